@@ -1,0 +1,1 @@
+"""pos-ingest shared library: adapters, canonical model, Avro codec, Kafka stage runtime, storage."""

@@ -1,0 +1,219 @@
+"""The provider adapter interface: sans-I/O, secrets through the constructor.
+
+An adapter never touches the network, the disk, the clock or the environment. The receiver calls
+``verify_signature`` on the exact raw bytes; the stages call ``parse``, ``dedupe_key``,
+``mapping_keys`` and ``to_canonical_commands`` on the stored delivery, as often as they like.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ingest.canonical.commands import CommandBase
+from ingest.canonical.mapping import MappingContext, MappingKey
+from ingest.errors import UnparseablePayload
+
+COMMAND_ID_NAMESPACE = uuid.UUID("0b8e7c1a-5d2f-5e4b-8c3d-9a6f1e2d4b70")
+
+
+class Headers(Mapping[str, str]):
+    """A case-insensitive, read-only header mapping that keeps the original names for display."""
+
+    def __init__(self, items: Mapping[str, str] | list[tuple[str, str]] | None = None) -> None:
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items or [])
+        self._original = dict(pairs)
+        self._lower = {k.lower(): v for k, v in pairs}
+
+    def __getitem__(self, key: str) -> str:
+        return self._lower[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._lower
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._original)
+
+    def __len__(self) -> int:
+        return len(self._original)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self._lower.get(key.lower(), default)
+
+    def original(self) -> dict[str, str]:
+        return dict(self._original)
+
+
+@dataclass(frozen=True)
+class RawDelivery:
+    """One stored delivery: the exact body, its headers, and where and when it arrived.
+
+    ``family`` is the last path segment the vendor was told to use (``menu``, ``inventory``,
+    ``store-status``, ``order-status``, ``stock``, ``catalog``, ``import``) or a provider-specific
+    route name; adapters classify by the payload's own event type where it names one.
+    """
+
+    body: bytes
+    headers: Headers
+    raw_id: str
+    tenant_id: str
+    provider: str
+    family: str
+    received_at: datetime
+    route: str = ""
+    content_type: str = ""
+    replay_id: str | None = None
+    tenant: Any = None  # TenantSettings, when the stage has it
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+class SourceEvent(BaseModel):
+    """What ``parse`` returns: the vendor payload, typed, with the classification stages need."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    event_type: str
+    event_id: str | None = None
+    occurred_at: datetime | None = None
+    payload: Any = None
+    delivery: RawDelivery
+
+
+SourceT = TypeVar("SourceT", bound=SourceEvent)
+
+
+@dataclass(frozen=True)
+class AuthTraits:
+    """What the contract suite may expect of a provider's auth scheme."""
+
+    covers_body: bool  # a flipped body byte must fail verification (HMAC over the body)
+    timestamped: bool = False  # a stale or future timestamp must fail
+    unsigned: bool = False  # no credential at all (pulled documents, file imports behind admin auth)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A provider-specific synchronous answer (handshakes, pings, registration) instead of the 202."""
+
+    status: int
+    body: Any = None  # dict → JSON; bytes/str → as is
+    content_type: str = "application/json"
+    enter_pipeline: bool = True  # False: answered without storing (e.g. an unsigned creation ping)
+
+
+class ProviderAdapter(abc.ABC, Generic[SourceT]):
+    """One provider's format. Subclasses set ``provider``, ``kind`` and ``auth`` and implement the methods."""
+
+    provider: ClassVar[str]
+    kind: ClassVar[str]  # pos | erp | seller | partner
+    auth: ClassVar[AuthTraits] = AuthTraits(covers_body=True)
+
+    def __init__(self, secrets: list[str] | None = None, *, options: Mapping[str, Any] | None = None,
+                 now: Any = None) -> None:
+        """``secrets``: the source's active secrets (two during a rotation); ``options``: per-source
+        non-secret settings (timestamp tolerance, scheme choice); ``now``: a clock for timestamp checks,
+        injected so the adapter itself stays pure."""
+        self.secrets = list(secrets or [])
+        self.options = dict(options or {})
+        self._now = now or (lambda: datetime.now(timezone.utc))
+
+    @abc.abstractmethod
+    def verify_signature(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        """Return ``None`` or raise ``InvalidSignature`` naming the reason (missing, stale, mismatch)."""
+
+    def sign(self, body: bytes, *, secret: str, timestamp: int, msg_id: str = "msg_test") -> dict[str, str]:
+        """The auth headers a sender would attach (tests, the load generator and ``pos-ingest send`` use it)."""
+        raise NotImplementedError(f"{self.provider} has no sender-side signing")
+
+    def preflight(self, family: str, headers: Mapping[str, str], raw_body: bytes) -> Reply | None:
+        """Before auth: answer a handshake or ping that must not enter the pipeline (default: none)."""
+        return None
+
+    def accepted_reply(self, family: str, raw_body: bytes, *, raw_id: str, base_url: str) -> Reply | None:
+        """After the raw log holds the payload: a vendor-specific answer instead of the standard 202."""
+        return None
+
+    @abc.abstractmethod
+    def parse(self, raw: RawDelivery) -> SourceT:
+        """Typed payload, or ``UnparseablePayload``; an event type we do not handle → ``UnsupportedEvent``."""
+
+    def dedupe_key(self, source: SourceT) -> str:
+        """The provider's idempotency key: its event id where it has one, else the body's sha256."""
+        if source.event_id:
+            return f"{self.provider}:{source.event_id}"
+        return f"{self.provider}:sha256:{source.delivery.sha256}"
+
+    @abc.abstractmethod
+    def mapping_keys(self, source: SourceT) -> frozenset[MappingKey]:
+        """Every vendor id ``to_canonical_commands`` will resolve, so the resolver loads them in one query."""
+
+    @abc.abstractmethod
+    def to_canonical_commands(self, source: SourceT, mapping_context: MappingContext) -> list[CommandBase]:
+        """Pure and deterministic: same source and context → same commands with the same ids."""
+
+
+class CommandFactory:
+    """Builds commands for one delivery with the common fields filled and deterministic ids.
+
+    ``commandId`` = uuid5(ns, "rawId:n") for the n-th command of the delivery, so the same raw payload
+    always yields the same ids, and a replay of it yields them again (the writer refuses repeats).
+    """
+
+    def __init__(self, source: SourceEvent, context: MappingContext, *,
+                 merchant_id: str | None = None, store_id: str | None = None,
+                 occurred_at: datetime | None = None) -> None:
+        self._d = source.delivery
+        self._ctx = context
+        self._n = 0
+        self.merchant_id = merchant_id
+        self.store_id = store_id
+        self.occurred_at = occurred_at or source.occurred_at or self._d.received_at
+
+    def __call__(self, cls: type[CommandBase], **fields: Any) -> CommandBase:
+        command_id = str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{self._d.raw_id}:{self._n}"))
+        self._n += 1
+        common: dict[str, Any] = {
+            "command_id": command_id,
+            "tenant_id": self._d.tenant_id,
+            "provider": self._d.provider,
+            "raw_id": self._d.raw_id,
+            "occurred_at": self.occurred_at,
+            "received_at": self._d.received_at,
+            "merchant_id": self.merchant_id,
+            "store_id": self.store_id,
+        }
+        common.update(fields)
+        return cls(**common)
+
+
+def load_json(raw: bytes) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; anything else is UnparseablePayload."""
+    import json
+
+    def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise ValueError(f"duplicate key {k!r}")
+            out[k] = v
+        return out
+
+    def _no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        text = raw.decode("utf-8-sig")
+        return json.loads(text, object_pairs_hook=_no_dupes, parse_constant=_no_constants)
+    except RecursionError as exc:
+        raise UnparseablePayload("JSON nested too deeply", reason_code="too_deep") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UnparseablePayload(f"not valid JSON: {str(exc)[:200]}", reason_code="invalid_json") from exc

@@ -1,0 +1,1 @@
+"""pos-ingest services: one subpackage per deployable."""
