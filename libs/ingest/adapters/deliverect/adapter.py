@@ -108,7 +108,7 @@ class DeliverectAdapter(ProviderAdapter[DeliverectSource]):
             digits = self.options.get("price_decimal_digits")
             return translate.menu_update(body, make, mapping_context,
                                          implied_digits=int(digits) if digits is not None else None)
-        store = body.channel_link if isinstance(body, p.OrderStatus) else body.channel_link_id
+        store = translate.store_of(body)
         account = getattr(body, "account_id", None)
         make = CommandFactory(source, mapping_context, store_id=mapping_context.resolve("store", store),
                               merchant_id=mapping_context.resolve("merchant", account) if account else None)

@@ -94,6 +94,11 @@ def _modifier_groups(menu: p.Menu, product: p.Product, iso: str, digits: int | N
     return groups
 
 
+def store_of(body: p.Snooze | p.BusyMode | p.OrderStatus) -> str:
+    """The channel link a non-menu webhook is about."""
+    return body.channel_link if isinstance(body, p.OrderStatus) else body.channel_link_id
+
+
 def menu_stores(push: p.MenuPush, menu: p.Menu) -> list[str]:
     """The async flow names the channel links a menu goes to; the sync flow uses the menu's own."""
     return push.stores or [menu.channel_link_id]
@@ -137,8 +142,9 @@ def snooze(body: p.Snooze, make: CommandFactory, ctx: MappingContext) -> list[Co
     for op in body.operations:
         snoozing = op.action == "snooze"
         for item in op.data.items:
-            out.append(make(UpdateStockLevel, item_id=ctx.resolve("item", item.plu), external_item_id=item.plu,
-                            mode="absolute", quantity=None, available=not snoozing, reason="snooze",
+            out.append(make(UpdateStockLevel, item_id=ctx.resolve("item", item.plu),
+                            external_item_id=item.plu, mode="absolute", quantity=None,
+                            available=not snoozing, reason="snooze",
                             available_again_at=item.snooze_end if snoozing else None))
     return out
 
@@ -166,7 +172,7 @@ def keys(event_type: str, body: Any) -> frozenset[MappingKey]:
         return frozenset(out)
     if getattr(body, "account_id", None):
         out.add(MappingKey("merchant", body.account_id))
-    out.add(MappingKey("store", body.channel_link_id if hasattr(body, "channel_link_id") else body.channel_link))
+    out.add(MappingKey("store", store_of(body)))
     if isinstance(body, p.Snooze):
         out.update(MappingKey("item", i.plu) for op in body.operations for i in op.data.items)
     return frozenset(out)

@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ingest.adapters.base import AuthTraits, CommandFactory, ProviderAdapter, RawDelivery, SourceEvent, load_json
+from ingest.adapters.base import (
+    AuthTraits,
+    CommandFactory,
+    ProviderAdapter,
+    RawDelivery,
+    SourceEvent,
+    load_json,
+)
 from ingest.adapters.signing import verify_static_token
 from ingest.adapters.urbanpiper import payloads as p
 from ingest.adapters.urbanpiper import translate

@@ -12,8 +12,13 @@ from typing import Any
 
 from ingest.adapters.base import CommandFactory
 from ingest.adapters.urbanpiper import payloads as p
-from ingest.canonical.commands import CommandBase, UpdateOrderStatus, UpdatePrice, UpdateStockLevel, \
-    UpdateStoreStatus
+from ingest.canonical.commands import (
+    CommandBase,
+    UpdateOrderStatus,
+    UpdatePrice,
+    UpdateStockLevel,
+    UpdateStoreStatus,
+)
 from ingest.canonical.mapping import MappingContext, MappingKey
 from ingest.canonical.money import MoneyError, to_decimal, to_minor
 from ingest.errors import InvalidCommand, UnparseablePayload
@@ -54,8 +59,9 @@ def store_action(body: p.StoreAction, make: CommandFactory, ctx: MappingContext)
     if not body.status:
         return []
     # a disable is a manual switch-off on a platform, not the end of trading hours: PAUSED
+    status = "OPEN" if body.action == "enable" else "PAUSED"
     return [make(UpdateStoreStatus, store_id=ctx.resolve("store", body.location_ref_id),
-                 external_store_id=body.location_ref_id, status="OPEN" if body.action == "enable" else "PAUSED")]
+                 external_store_id=body.location_ref_id, status=status)]
 
 
 def applied_entries(body: p.InventoryUpdate) -> list[p.CatalogueEntry]:
