@@ -7,7 +7,14 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from ingest.adapters.base import AuthTraits, CommandFactory, ProviderAdapter, RawDelivery, SourceEvent, load_json
+from ingest.adapters.base import (
+    AuthTraits,
+    CommandFactory,
+    ProviderAdapter,
+    RawDelivery,
+    SourceEvent,
+    load_json,
+)
 from ingest.adapters.standard import payloads, translate
 from ingest.canonical.commands import CommandBase
 from ingest.canonical.mapping import MappingContext, MappingKey
@@ -23,8 +30,8 @@ ROUTES: dict[str, str] = {
 }
 ROUTE_METHODS: dict[str, str] = {"outlets.sync": "POST", "products.sync": "POST", "outlets.status": "PATCH",
                                  "outlets.busy": "PATCH", "orders.status": "PATCH"}
-_PATTERNS = {family: re.compile("^" + re.escape(path).replace(re.escape("{id}"), "(?P<id>[A-Za-z0-9._~:@-]{1,100})")
-                                + "/?$")
+_ID = "(?P<id>[A-Za-z0-9._~:@-]{1,100})"  # payloads.PathId
+_PATTERNS = {family: re.compile("^" + re.escape(path).replace(re.escape("{id}"), _ID) + "/?$")
              for family, path in ROUTES.items()}
 
 
@@ -103,6 +110,11 @@ class StandardAdapter(ProviderAdapter[StandardSource]):
 
     def mapping_keys(self, source: StandardSource) -> frozenset[MappingKey]:
         return translate.keys(source.request, source.path_id, source.merchant)
+
+    def declared_mappings(self, source: StandardSource) -> list[tuple[MappingKey, str | None]]:
+        """The resolver's hook for ``store_mappings``: an outlet sync declares the stores it names."""
+        return [(MappingKey("store", external_id), proposed)
+                for external_id, proposed in store_mappings(source)]
 
     def to_canonical_commands(self, source: StandardSource, mapping_context: MappingContext
                               ) -> list[CommandBase]:

@@ -22,9 +22,9 @@ _MODELS: list[type[BaseModel]] = [*p.REQUEST_MODELS.values(), p.Accepted, p.WhoA
 OPERATIONS: dict[str, tuple[str, str, str, dict[str, dict[str, Any]]]] = {
     "outlets.sync": (
         "Register or update outlets",
-        "Declares your outlets. Each outlet becomes a store of your tenant (registered on first sync) and its "
-        "current status is published. Send all outlets or only the changed ones; outlets you leave out are "
-        "not touched. Outlet ids are then used in `/api/v1/outlets/{id}/…`.",
+        "Declares your outlets. Each outlet becomes a store of your tenant (registered on first sync) "
+        "and its current status is published. Send all outlets or only the changed ones; outlets you "
+        "leave out are not touched. Outlet ids are then used in `/api/v1/outlets/{id}/…`.",
         "Outlets",
         {"two outlets": {
             "refCode": "outlets-2026-01-14-001",
@@ -44,10 +44,12 @@ OPERATIONS: dict[str, tuple[str, str, str, dict[str, dict[str, Any]]]] = {
             "refCode": "menu-push-8812",
             "outletIds": ["BLR-IND-01"],
             "menu": {"id": "ALL-DAY", "name": "All day menu"},
-            "modifierGroups": [{"id": "MG-CRUST", "name": "Choose your crust", "min": 1, "max": 1, "options": [
-                {"id": "OPT-CRUST-CLASSIC", "name": "Classic hand tossed"},
-                {"id": "OPT-CRUST-THIN", "name": "Thin crust", "price": {"amountMinor": 4000, "currency": "INR"}},
-            ]}],
+            "modifierGroups": [{"id": "MG-CRUST", "name": "Choose your crust", "min": 1, "max": 1,
+                                "options": [
+                                    {"id": "OPT-CRUST-CLASSIC", "name": "Classic hand tossed"},
+                                    {"id": "OPT-CRUST-THIN", "name": "Thin crust",
+                                     "price": {"amountMinor": 4000, "currency": "INR"}},
+                                ]}],
             "products": [
                 {"id": "PZ-MARG", "name": "Margherita", "category": "Pizzas",
                  "price": {"amountMinor": 29900, "currency": "INR"}, "modifierGroupIds": ["MG-CRUST"]},
@@ -65,7 +67,8 @@ OPERATIONS: dict[str, tuple[str, str, str, dict[str, dict[str, Any]]]] = {
                       "salePrice": {"amountMinor": 26900, "currency": "INR"},
                       "stock": {"quantity": "34", "unit": "pack"}},
                  ]},
-                {"id": "SKU-BANANA-ROB", "name": "Banana Robusta", "price": {"amountMinor": 5900, "currency": "INR"},
+                {"id": "SKU-BANANA-ROB", "name": "Banana Robusta",
+                 "price": {"amountMinor": 5900, "currency": "INR"},
                  "stock": {"quantity": "18.75", "unit": "kg"}},
             ]}}),
     "outlets.status": (
@@ -88,7 +91,8 @@ OPERATIONS: dict[str, tuple[str, str, str, dict[str, dict[str, Any]]]] = {
         "Orders",
         {"preparing": {"outletId": "BLR-IND-01", "status": "PREPARING", "partnerOrderRef": "KOT-1187",
                        "occurredAt": "2026-01-14T10:14:02+05:30"},
-         "cancelled": {"outletId": "BLR-IND-01", "status": "CANCELLED", "reason": "Customer called to cancel"}}),
+         "cancelled": {"outletId": "BLR-IND-01", "status": "CANCELLED",
+                       "reason": "Customer called to cancel"}}),
 }
 
 #: status → (description, example details) of the error envelope
@@ -106,6 +110,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     503: ("Storage is unavailable; nothing was stored. Retry after `Retry-After` seconds (same "
           "`Idempotency-Key`).", "storage temporarily unavailable"),
 }
+_PATH_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._~:@-]+$", "maxLength": 100}  # payloads.PathId
 _WRITE_ERRORS = (400, 401, 404, 409, 413, 415, 429, 503)
 _READ_ERRORS = (401, 404, 429, 503)
 
@@ -176,11 +181,13 @@ def _read_paths() -> dict[str, Any]:
         "/api/v1/operations/{rawId}": {"get": {
             "operationId": "operations_get", "summary": "What became of a submission", "tags": ["Operations"],
             "parameters": [{"name": "rawId", "in": "path", "required": True,
-                            "description": "the `rawId` of a 202", "schema": {"type": "string", "format": "uuid"}}],
+                            "description": "the `rawId` of a 202",
+                            "schema": {"type": "string", "format": "uuid"}}],
             "responses": {"200": {"description": "The submission's state", "content": {"application/json": {
                 "schema": _ref(p.Operation),
                 "examples": {
-                    "processed": {"value": {"rawId": "0f4b7f58-1c2e-4c55-9a43-7e0d3cbb2a10", "status": "processed",
+                    "processed": {"value": {"rawId": "0f4b7f58-1c2e-4c55-9a43-7e0d3cbb2a10",
+                                            "status": "processed",
                                             "provider": "standard", "family": "products.sync",
                                             "receivedAt": "2026-01-14T10:16:00Z",
                                             "commands": {"UpsertCatalogItem": 2, "UpsertMenuItem": 2,
@@ -225,19 +232,18 @@ def _document() -> dict[str, Any]:
             "schemas": _schemas(),
             "securitySchemes": {"ApiKey": {
                 "type": "apiKey", "in": "header", "name": "X-Api-Key",
-                "description": "Issued per tenant by `pos-ingest keys issue TENANT`; valid only on that tenant's "
-                               "host."}},
+                "description": "Issued per tenant by `pos-ingest keys issue TENANT`; valid only on that "
+                               "tenant's host."}},
             "parameters": {
                 "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": False,
-                                   "description": "Your unique key for this request (e.g. a UUID). A replay "
-                                                  "with the same body returns the first response; the same key "
-                                                  "with another body is 409.",
+                                   "description": "Your unique key for this request (e.g. a UUID). A "
+                                                  "replay with the same body returns the first response; the "
+                                                  "same key with another body is 409.",
                                    "schema": {"type": "string", "minLength": 1, "maxLength": 255}},
                 "OutletId": {"name": "id", "in": "path", "required": True, "description": "your outlet id",
-                             "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._~:@-]+$", "maxLength": 100}},
+                             "schema": _PATH_ID},
                 "OrderId": {"name": "id", "in": "path", "required": True,
-                            "description": "the order id as we sent it to you",
-                            "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._~:@-]+$", "maxLength": 100}},
+                            "description": "the order id as we sent it to you", "schema": _PATH_ID},
             },
             "headers": {"RetryAfter": {"description": "seconds to wait before retrying",
                                        "schema": {"type": "integer", "minimum": 0}}},

@@ -30,7 +30,8 @@ _NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?$")
 def _parse_rfc3339(value: object) -> datetime:
     if not isinstance(value, str):
         # pydantic would otherwise take 1700000000 as a Unix time: one spelling only
-        raise PydanticCustomError("rfc3339", "must be an RFC 3339 date-time string, e.g. 2026-01-14T10:15:00Z")
+        raise PydanticCustomError("rfc3339",
+                                  "must be an RFC 3339 date-time string, e.g. 2026-01-14T10:15:00Z")
     if _NAIVE.match(value):
         raise PydanticCustomError(
             "rfc3339_naive",
@@ -108,9 +109,9 @@ Unit = Annotated[str, AfterValidator(_unit), Field(examples=sorted(UNITS))]
 
 
 class _Model(BaseModel):
-    """camelCase on the wire, unknown fields refused (a typo must not silently drop data)."""
+    """camelCase only on the wire (one spelling); unknown fields refused (a typo must not drop data)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, frozen=True, extra="forbid")
 
 
 # --- shared pieces ----------------------------------------------------------------------------
@@ -276,8 +277,8 @@ class ProductsSyncRequest(_Request):
             out += [(f"modifierGroups[{g}].options[{o}].price", opt.price)
                     for o, opt in enumerate(group.options) if opt.price]
         for i, p in enumerate(self.products):
-            out += [(f"products[{i}].{name}", m) for name, m in (("price", p.price), ("salePrice", p.sale_price))
-                    if m]
+            out += [(f"products[{i}].{name}", m)
+                    for name, m in (("price", p.price), ("salePrice", p.sale_price)) if m]
             for j, v in enumerate(p.variants):
                 out += [(f"products[{i}].variants[{j}].{name}", m)
                         for name, m in (("price", v.price), ("salePrice", v.sale_price)) if m]

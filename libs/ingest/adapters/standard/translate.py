@@ -117,9 +117,9 @@ def _prices(make: CommandFactory, store_id: str, item_id: str, external_item_id:
     out: list[CommandBase] = []
     for money, price_type in ((price, base_type), (sale, "sale")):
         if money is not None:
-            out.append(make(UpdatePrice, store_id=store_id, item_id=item_id, external_item_id=external_item_id,
-                            variant_id=variant_id, amount_minor=money.amount_minor, currency=money.currency,
-                            price_type=price_type))
+            out.append(make(UpdatePrice, store_id=store_id, item_id=item_id,
+                            external_item_id=external_item_id, variant_id=variant_id,
+                            amount_minor=money.amount_minor, currency=money.currency, price_type=price_type))
     return out
 
 
@@ -137,8 +137,8 @@ def products_sync(request: p.ProductsSyncRequest, path_id: str | None, make: Com
                         attributes=dict(sorted(product.attributes.items())), active=product.active))
         for v in product.variants:
             out.append(make(UpsertVariant, store_id=None, item_id=item_id, variant_id=variants[v.id],
-                            external_variant_id=v.id, name=v.name, attributes=dict(sorted(v.attributes.items())),
-                            gtin=v.gtin))
+                            external_variant_id=v.id, name=v.name,
+                            attributes=dict(sorted(v.attributes.items())), gtin=v.gtin))
     currency = request.currency()
     # a menu price is what the outlet charges on that menu; without a menu it is the item's base price
     base_type = "menu" if request.menu else "base"
@@ -148,13 +148,14 @@ def products_sync(request: p.ProductsSyncRequest, path_id: str | None, make: Com
             item_id = items[product.id]
             if request.menu is not None:
                 out.append(make(UpsertMenuItem, store_id=store_id, menu_id=request.menu.id, item_id=item_id,
-                                external_item_id=product.id, name=product.name, description=product.description,
-                                category=product.category,
+                                external_item_id=product.id, name=product.name,
+                                description=product.description, category=product.category,
                                 amount_minor=product.price.amount_minor if product.price else None,
                                 currency=product.price.currency if product.price else currency,
                                 modifier_groups=_modifier_groups(request, product),
                                 available=product.available and product.active))
-            out += _prices(make, store_id, item_id, product.id, None, product.price, product.sale_price, base_type)
+            out += _prices(make, store_id, item_id, product.id, None, product.price, product.sale_price,
+                           base_type)
             out.append(_stock(make, store_id, item_id, product.id, None, product.stock,
                               product.available and product.active, product.available_again_at))
             for v in product.variants:
