@@ -493,3 +493,20 @@ class TestOpenApi:
 def test_recorded_cases_cover_every_operation() -> None:
     families = {c.family for c in load_cases("standard") if c.expect == "commands"}
     assert families == set(ROUTES)
+
+
+def test_every_curl_example_in_the_partner_guide_is_a_valid_request() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "partner-api.md").read_text()
+    calls = re.findall(r'curl -s -X (\w+) "\$BASE(/[^"]+)".*?-d \'(.*?)\'', guide, re.S)
+    assert len(calls) >= 9
+    families = set()
+    for method, path, body in calls:
+        routed = route_family(method, path)
+        assert routed, f"{method} {path} is not a Standard API route"
+        families.add(routed[0])
+        if "occurredAt\": \"2026-01-14T10:15:00\"" in body:  # the documented 400 example
+            with pytest.raises(ValidationError):
+                p.validate_body(routed[0], json.loads(body))
+            continue
+        p.validate_body(routed[0], json.loads(body))
+    assert families == set(ROUTES)
