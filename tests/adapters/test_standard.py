@@ -510,3 +510,26 @@ def test_every_curl_example_in_the_partner_guide_is_a_valid_request() -> None:
             continue
         p.validate_body(routed[0], json.loads(body))
     assert families == set(ROUTES)
+
+
+class TestRequestError:
+    def test_valid_body_passes(self) -> None:
+        assert p.request_error("outlets.busy", b'{"busy": false}') is None
+
+    def test_not_json(self) -> None:
+        envelope = p.request_error("outlets.busy", b'{"busy": fals')
+        assert envelope is not None and envelope["error"]["code"] == 400
+        assert envelope["error"]["details"].startswith("not valid JSON")
+
+    def test_duplicate_json_keys_are_refused(self) -> None:
+        envelope = p.request_error("outlets.busy", b'{"busy": true, "busy": false}')
+        assert envelope is not None and "duplicate key 'busy'" in envelope["error"]["details"]
+
+    def test_invalid_body_names_the_field(self) -> None:
+        assert p.request_error("outlets.status", b'{"status": "SHUT"}') == {
+            "error": {
+                "code": 400,
+                "message": "invalid request body",
+                "details": "status: Input should be 'OPEN', 'CLOSED' or 'PAUSED'",
+            }
+        }

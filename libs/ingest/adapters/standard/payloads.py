@@ -18,8 +18,10 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from ingest.adapters.base import load_json
 from ingest.canonical.money import CURRENCIES
 from ingest.canonical.units import UNITS, normalize_unit
+from ingest.errors import UnparseablePayload
 
 # --- field types ------------------------------------------------------------------------------
 # RFC 3339 §5.6 date-time; an offset is mandatory because a naive time is ambiguous across outlets.
@@ -447,3 +449,21 @@ def bad_request(exc: ValidationError) -> dict[str, Any]:
 def validate_body(family: str, document: Any) -> _Request:
     """The typed request of ``family``; raises ``ValidationError`` (→ ``bad_request``) or ``KeyError``."""
     return REQUEST_MODELS[family].model_validate(document)
+
+
+def request_error(family: str, body: bytes) -> dict[str, Any] | None:
+    """For the receiver, before storing: the 400 envelope for a body ``family`` would refuse, else None.
+
+    The pipeline validates again (``StandardAdapter.parse``) with the same models, so a body accepted here
+    cannot fail there for its format; answering 400 up front tells the partner at once instead of via a
+    ``failed`` operation.
+    """
+    try:
+        document = load_json(body)
+    except UnparseablePayload as exc:
+        return error_envelope(400, "invalid request body", exc.message)
+    try:
+        validate_body(family, document)
+    except ValidationError as exc:
+        return bad_request(exc)
+    return None
