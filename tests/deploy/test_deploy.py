@@ -162,6 +162,18 @@ def test_compose_pos_ingest_services_are_healthchecked_and_ordered(compose):
     assert services["views"]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
+def test_compose_one_shots_are_adopted(compose):
+    """`docker compose up --wait` fails on an exited one-shot unless a long-running service waits for it
+    with service_completed_successfully."""
+    services = {n: s for n, s in compose["services"].items() if not s.get("profiles")}
+    one_shots = {n for n, s in services.items() if s.get("restart") == "no"}
+    assert one_shots == {"init", "minio-init"}
+    for name in one_shots:
+        adopters = [n for n, s in services.items() if n not in one_shots
+                    and s.get("depends_on", {}).get(name, {}).get("condition") == "service_completed_successfully"]
+        assert adopters, name
+
+
 def test_compose_minio_bucket_and_lifecycle(compose):
     init = compose["services"]["minio-init"]
     assert init["depends_on"]["minio"]["condition"] == "service_healthy"
