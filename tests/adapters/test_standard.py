@@ -174,6 +174,13 @@ class TestValidationErrors:
             == "outlets[1]: 'A' repeats outlets[0]"
         )
 
+    def test_outlets_times_products_is_bounded(self) -> None:
+        body = {"outletIds": [f"O-{i}" for i in range(11)], "products": [_product(n) for n in range(5000)]}
+        assert _error("products.sync", body) == (
+            "outletIds × products: 55000 outlet lines, at most 50000 per request; split the outlets over "
+            "several requests"
+        )
+
     def test_outlet_ids_must_be_usable_in_a_path(self) -> None:
         assert _error(
             "outlets.sync", {"outlets": [{"id": "BLR/01", "name": "a", "status": "OPEN"}]}

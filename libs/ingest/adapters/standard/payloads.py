@@ -232,6 +232,10 @@ class OutletsSyncRequest(_Request):
         return self
 
 
+#: outlets × (products + variants) in one products sync: bounds the commands one request turns into
+MAX_OUTLET_LINES = 50_000
+
+
 class ProductsSyncRequest(_Request):
     """POST /api/v1/products/sync: the full catalogue of the listed outlets."""
 
@@ -244,6 +248,12 @@ class ProductsSyncRequest(_Request):
 
     @model_validator(mode="after")
     def _references(self) -> ProductsSyncRequest:
+        pairs = len(self.outlet_ids) * sum(1 + len(product.variants) for product in self.products)
+        if pairs > MAX_OUTLET_LINES:
+            # every (outlet, product or variant) pair becomes price and stock commands of one delivery
+            raise PydanticCustomError(
+                "too_many", "outletIds × products: {pairs} outlet lines, at most {limit} per request; split "
+                "the outlets over several requests", {"pairs": pairs, "limit": MAX_OUTLET_LINES})
         _no_repeats("outletIds", list(self.outlet_ids))
         _no_repeats("modifierGroups", [g.id for g in self.modifier_groups], suffix=".id")
         _no_repeats("products", [p.id for p in self.products], suffix=".id")
