@@ -48,7 +48,7 @@ def route_family(method: str, path: str) -> tuple[str, str | None] | None:
 
 
 class StandardSource(SourceEvent):
-    request: payloads._Request
+    request: payloads.RequestBase
     path_id: str | None = None
     merchant: str
 
@@ -87,7 +87,7 @@ class StandardAdapter(ProviderAdapter[StandardSource]):
                               path_id=path_id, merchant=request.merchant_id or raw.tenant_id)
 
     @staticmethod
-    def _event_id(raw: RawDelivery, request: payloads._Request) -> str | None:
+    def _event_id(raw: RawDelivery, request: payloads.RequestBase) -> str | None:
         # both are the partner's own name for this request; refCode wins as it is part of the stored body
         return request.ref_code or raw.headers.get("Idempotency-Key") or None
 

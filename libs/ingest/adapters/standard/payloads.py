@@ -201,7 +201,7 @@ class Product(_Model):
         return self
 
 
-class _Request(_Model):
+class RequestBase(_Model):
     """Fields every request body may carry."""
 
     ref_code: RefCode | None = None
@@ -221,7 +221,7 @@ class Outlet(_Model):
     phone: str | None = Field(None, max_length=40)
 
 
-class OutletsSyncRequest(_Request):
+class OutletsSyncRequest(RequestBase):
     """POST /api/v1/outlets/sync: register or update outlets (each becomes a store of the tenant)."""
 
     outlets: list[Outlet] = Field(min_length=1, max_length=1000)
@@ -236,7 +236,7 @@ class OutletsSyncRequest(_Request):
 MAX_OUTLET_LINES = 50_000
 
 
-class ProductsSyncRequest(_Request):
+class ProductsSyncRequest(RequestBase):
     """POST /api/v1/products/sync: the full catalogue of the listed outlets."""
 
     outlet_ids: list[PathId] = Field(min_length=1, max_length=500,
@@ -301,7 +301,7 @@ class ProductsSyncRequest(_Request):
         return prices[0][1].currency if prices else None
 
 
-class OutletStatusRequest(_Request):
+class OutletStatusRequest(RequestBase):
     """PATCH /api/v1/outlets/{id}/status: open, close or pause an outlet."""
 
     status: Literal["OPEN", "CLOSED", "PAUSED"] = Field(
@@ -316,7 +316,7 @@ class OutletStatusRequest(_Request):
         return self
 
 
-class OutletBusyRequest(_Request):
+class OutletBusyRequest(RequestBase):
     """PATCH /api/v1/outlets/{id}/busy: slow down (busy, with extra preparation time) or back to normal."""
 
     busy: bool = Field(description="true = BUSY; false = back to OPEN")
@@ -337,7 +337,7 @@ OrderStatus = Literal["ACCEPTED", "PREPARING", "READY", "PICKED_UP", "COMPLETED"
                       "FAILED"]
 
 
-class OrderStatusRequest(_Request):
+class OrderStatusRequest(RequestBase):
     """PATCH /api/v1/orders/{id}/status: the order (id as we sent it to you) moved on."""
 
     outlet_id: PathId = Field(description="the outlet preparing the order")
@@ -347,7 +347,7 @@ class OrderStatusRequest(_Request):
 
 
 #: route family (what the receiver stores) → the request model of that operation
-REQUEST_MODELS: dict[str, type[_Request]] = {
+REQUEST_MODELS: dict[str, type[RequestBase]] = {
     "outlets.sync": OutletsSyncRequest,
     "products.sync": ProductsSyncRequest,
     "outlets.status": OutletStatusRequest,
@@ -456,7 +456,7 @@ def bad_request(exc: ValidationError) -> dict[str, Any]:
     return error_envelope(400, "invalid request body", first_error(exc))
 
 
-def validate_body(family: str, document: Any) -> _Request:
+def validate_body(family: str, document: Any) -> RequestBase:
     """The typed request of ``family``; raises ``ValidationError`` (→ ``bad_request``) or ``KeyError``."""
     return REQUEST_MODELS[family].model_validate(document)
 

@@ -43,7 +43,7 @@ def outlet_ids(request: object, path_id: str | None) -> list[str]:
     return []
 
 
-def keys(request: p._Request, path_id: str | None, merchant: str) -> frozenset[MappingKey]:
+def keys(request: p.RequestBase, path_id: str | None, merchant: str) -> frozenset[MappingKey]:
     out = {MappingKey("merchant", merchant)}
     out.update(MappingKey("store", s) for s in outlet_ids(request, path_id))
     if isinstance(request, p.ProductsSyncRequest):
