@@ -76,8 +76,9 @@ class DeclarativeAdapter(ProviderAdapter[DeclarativeSource]):
         if event is None:
             raise UnsupportedEvent(f"{self.provider} event {event_type!r} is not in spec")
         parts = [translate.evaluate(v, body, raw.headers, None) for v in event.event_id]
-        occurred = translate.evaluate(event.occurred_at, body, raw.headers, None) if event.occurred_at else None
-        # evaluating every value once here turns a malformed body into UnparseablePayload at parse time
+        occurred = translate.evaluate(event.occurred_at, body, raw.headers, None) \
+            if event.occurred_at else None
+        # evaluates every value once: a malformed body is UnparseablePayload at parse time
         translate.keys(event, body, raw.headers)
         return DeclarativeSource(event_type=str(event_type), payload=body, delivery=raw, body=body,
                                  event_id=":".join(str(x) for x in parts) if parts else None,

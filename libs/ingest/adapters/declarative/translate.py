@@ -89,7 +89,7 @@ def elements(command: CommandSpec, body: Any) -> Iterator[Any]:
 
 
 def keys(event: EventSpec, body: Any, headers: Mapping[str, str]) -> frozenset[MappingKey]:
-    """Every (entity, external id) a value of the event resolves."""
+    """Every (entity, external id) a value of the event resolves; raises if any value cannot be read."""
     out: set[MappingKey] = set()
     for entity, spec in (("merchant", event.merchant), ("store", event.store)):
         value = evaluate(spec, body, headers, None) if spec else None
@@ -98,10 +98,10 @@ def keys(event: EventSpec, body: Any, headers: Mapping[str, str]) -> frozenset[M
     for command in event.commands:
         for element in elements(command, body):
             for spec in command.fields.values():
-                if spec.resolve:
-                    value = evaluate(spec, body, headers, None, element)
-                    if value is not None:
-                        out.add(MappingKey(spec.resolve, str(value)))
+                # every value is evaluated, so a malformed body fails here (at parse) and not later
+                value = evaluate(spec, body, headers, None, element)
+                if spec.resolve and value is not None:
+                    out.add(MappingKey(spec.resolve, str(value)))
     return frozenset(out)
 
 
@@ -111,6 +111,7 @@ def commands(event: EventSpec, body: Any, headers: Mapping[str, str], make: Comm
     for command in event.commands:
         model = COMMAND_TYPES[command.type]
         for element in elements(command, body):
-            fields = {name: evaluate(spec, body, headers, ctx, element) for name, spec in command.fields.items()}
+            fields = {name: evaluate(spec, body, headers, ctx, element)
+                      for name, spec in command.fields.items()}
             out.append(make(model, **fields))
     return out

@@ -75,8 +75,9 @@ class LightspeedAdapter(ProviderAdapter[LightspeedSource]):
             raise UnsupportedEvent(f"order status {body.status!r} has no canonical meaning")
         location = raw.headers.get(PULL_LOCATION_HEADER) if pulled else str(body.businessLocationId)
         occurred_at = getattr(body, "countUpdatedAt", None) or getattr(body, "lastUpdatedAt", None)
-        return LightspeedSource(event_type=kind, event_id=raw.headers.get(IDEMPOTENCY_HEADER) or _identity(body),
-                                occurred_at=occurred_at, payload=data, delivery=raw, body=body, location=location)
+        event_id = raw.headers.get(IDEMPOTENCY_HEADER) or _identity(body)
+        return LightspeedSource(event_type=kind, event_id=event_id, occurred_at=occurred_at, payload=data,
+                                delivery=raw, body=body, location=location)
 
     def mapping_keys(self, source: LightspeedSource) -> frozenset[MappingKey]:
         extra = {MappingKey("store", source.location)} if source.location else set()

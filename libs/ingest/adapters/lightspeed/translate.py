@@ -92,7 +92,8 @@ def menu_load(menu: p.MenuLoad, make: CommandFactory, ctx: MappingContext) -> li
             raise UnparseablePayload(f"{sku}: {exc}", reason_code="bad_amount") from exc
         out.append(make(UpsertMenuItem, menu_id=f"lightspeed:{menu.ikentooMenuId}",
                         item_id=ctx.resolve("item", sku), external_item_id=sku,
-                        name=entry.productName or sku, category=group, amount_minor=amount, currency=currency))
+                        name=entry.productName or sku, category=group, amount_minor=amount,
+                        currency=currency))
     return out
 
 

@@ -52,7 +52,8 @@ def product_list(body: p.ProductList, make: CommandFactory, ctx: MappingContext)
         attributes = {k: v for k, v in (("sku", product.sku), ("uuid", product.uuid),
                                         ("categoryUri", product.category)) if v}
         out.append(make(UpsertCatalogItem, store_id=None, item_id=item_id, external_item_id=external,
-                        name=product.name, description=product.description or None, gtin=product.barcode or None,
+                        name=product.name, description=product.description or None,
+                        gtin=product.barcode or None,
                         attributes=attributes, active=product.active))
         try:
             amount = to_minor(product.price, currency)
@@ -69,7 +70,8 @@ def keys(body: Any) -> frozenset[MappingKey]:
         return frozenset({MappingKey("item", item_key(body))})
     if isinstance(body, p.ProductList):
         out = {MappingKey("item", str(x.id)) for x in body.objects}
-        out.update(MappingKey("store", s) for s in (establishment(x.establishment) for x in body.objects) if s)
+        stores = {establishment(x.establishment) for x in body.objects}
+        out.update(MappingKey("store", s) for s in stores if s)
         return frozenset(out)
     return frozenset()
 
