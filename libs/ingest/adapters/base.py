@@ -116,6 +116,8 @@ class ProviderAdapter(abc.ABC, Generic[SourceT]):
     provider: ClassVar[str]
     kind: ClassVar[str]  # pos | erp | seller | partner
     auth: ClassVar[AuthTraits] = AuthTraits(covers_body=True)
+    #: provider-specific paths under /v1/integrations/{kind}/{provider}/ a vendor cannot change (route → family)
+    extra_routes: ClassVar[dict[str, str]] = {}
 
     def __init__(self, secrets: list[str] | None = None, *, options: Mapping[str, Any] | None = None,
                  now: Any = None) -> None:
@@ -155,6 +157,11 @@ class ProviderAdapter(abc.ABC, Generic[SourceT]):
     @abc.abstractmethod
     def mapping_keys(self, source: SourceT) -> frozenset[MappingKey]:
         """Every vendor id ``to_canonical_commands`` will resolve, so the resolver loads them in one query."""
+
+    def declared_mappings(self, source: SourceT) -> list[tuple[MappingKey, str | None]]:
+        """Mappings the payload itself registers (a partner's outlet sync): key → canonical id, or None for a
+        deterministic one. The resolver stores them before resolving. Default: none."""
+        return []
 
     @abc.abstractmethod
     def to_canonical_commands(self, source: SourceT, mapping_context: MappingContext) -> list[CommandBase]:

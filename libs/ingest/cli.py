@@ -1,0 +1,489 @@
+"""``pos-ingest``: the one command line for operators and support staff (contract §8)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import importlib
+import json
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+#: every service, one line each: name → "module:coroutine"
+SERVICES: dict[str, str] = {
+    "receiver": "services.receiver.app:main",
+    "dedupe": "services.dedupe.app:main",
+    "mapper": "services.mapper.app:main",
+    "transformer": "services.transformer.app:main",
+    "validator": "services.validator.app:main",
+    "command-writer": "services.command_writer.app:main",
+    "failure-recorder": "services.failure_recorder.app:main",
+    "support": "services.support.app:main",
+    "poller": "services.poller.app:main",
+    "views": "services.views.app:main",
+}
+
+
+def _settings() -> Any:
+    from ingest.settings import CommonSettings
+
+    return CommonSettings()
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def _parse_time(text: str) -> datetime:
+    """RFC 3339 (``Z`` or offset), a date, or a relative ``-2h`` / ``30m`` / ``7d`` before now."""
+    text = text.strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text.lstrip("-")[:-1].isdigit() and text[-1] in units:
+        return datetime.now(timezone.utc) - timedelta(seconds=int(text.lstrip("-")[:-1]) * units[text[-1]])
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return timedelta(seconds=int(text[:-1]) * units[text[-1]]) if text[-1] in units else timedelta(days=int(text))
+
+
+# --- commands ----------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.observability.logging import setup
+
+    target = SERVICES.get(args.service)
+    if target is None:
+        print(f"unknown service {args.service!r}; one of: {', '.join(SERVICES)}", file=sys.stderr)
+        return 2
+    setup(args.service, _settings().log_level)
+    module, _, fn = target.partition(":")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(getattr(importlib.import_module(module), fn)())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ingest.db.pool import migrate
+
+    applied = _run(migrate(_settings().dsn))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from ingest.admin import create_topics
+
+    s = _settings()
+    created = create_topics(s.kafka_bootstrap_servers, prefix=s.topic_prefix, partitions=args.partitions,
+                            replication_factor=args.replication_factor)
+    print(f"topics created: {', '.join(created) if created else 'none (all exist)'}")
+    return 0
+
+
+def cmd_tenants_add(args: argparse.Namespace) -> int:
+    from ingest.db import repositories
+    from ingest.db.pool import create_pool
+
+    async def go() -> None:
+        pool = await create_pool(_settings().dsn, max_size=1)
+        try:
+            await repositories.add_tenant(pool, args.tenant, auto_create_items=args.auto_create_items,
+                                          timezone=args.timezone, default_currency=args.currency)
+            await repositories.audit(pool, "cli", "tenant.add", tenant_id=args.tenant,
+                                     details={"autoCreateItems": args.auto_create_items})
+        finally:
+            await pool.close()
+
+    _run(go())
+    print(f"tenant {args.tenant} ready (auto-create items: {'on' if args.auto_create_items else 'off'})")
+    return 0
+
+
+def cmd_sources_add(args: argparse.Namespace) -> int:
+    from ingest.adapters.registry import registered_providers
+    from ingest.crypto import SecretBox
+    from ingest.db import repositories
+    from ingest.db.pool import create_pool
+
+    if args.provider not in registered_providers():
+        print(f"unknown provider {args.provider!r}; one of: {', '.join(registered_providers())}", file=sys.stderr)
+        return 2
+    s = _settings()
+
+    async def go() -> int:
+        pool = await create_pool(s.dsn, max_size=1)
+        try:
+            if not await repositories.tenant_exists(pool, args.tenant):
+                print(f"unknown tenant {args.tenant!r}: run `pos-ingest tenants add {args.tenant}` first",
+                      file=sys.stderr)
+                return 2
+            options = json.loads(args.options) if args.options else {}
+            await repositories.add_source_secret(pool, SecretBox(s.secrets_key.get_secret_value()
+                                                                 if s.secrets_key else None),
+                                                 args.tenant, args.provider, args.secret, options=options)
+            await repositories.audit(pool, "cli", "source.secret.add", tenant_id=args.tenant, target=args.provider)
+            return 0
+        finally:
+            await pool.close()
+
+    rc = _run(go())
+    if rc == 0:
+        print(f"source {args.tenant}/{args.provider} has a new active secret (the previous one stays valid "
+              "until the next rotation)")
+    return int(rc)
+
+
+def cmd_mappings_import(args: argparse.Namespace) -> int:
+    from ingest.canonical.mapping import ENTITIES
+    from ingest.db import repositories
+    from ingest.db.pool import create_pool
+
+    rows = []
+    with open(args.file, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"entity", "external_id", "canonical_id"} - set(reader.fieldnames or [])
+        if missing:
+            print(f"{args.file}: missing columns {', '.join(sorted(missing))} "
+                  "(expected entity,external_id,canonical_id)", file=sys.stderr)
+            return 2
+        for n, row in enumerate(reader, start=2):
+            entity = (row["entity"] or "").strip()
+            if entity not in ENTITIES:
+                print(f"{args.file}:{n}: entity {entity!r} is not one of {', '.join(ENTITIES)}", file=sys.stderr)
+                return 2
+            ext, canonical = (row["external_id"] or "").strip(), (row["canonical_id"] or "").strip()
+            if not ext or not canonical:
+                print(f"{args.file}:{n}: external_id and canonical_id are required", file=sys.stderr)
+                return 2
+            rows.append((args.tenant, args.provider, entity, ext, canonical))
+
+    async def go() -> int:
+        pool = await create_pool(_settings().dsn, max_size=1)
+        try:
+            count = await repositories.upsert_mappings(pool, rows)
+            await repositories.audit(pool, "cli", "mappings.import", tenant_id=args.tenant, target=args.provider,
+                                     details={"rows": len(rows), "file": str(args.file)})
+            return count
+        finally:
+            await pool.close()
+
+    count = _run(go())
+    print(f"imported {count} mappings for {args.tenant}/{args.provider}")
+    return 0
+
+
+def cmd_events_tail(args: argparse.Namespace) -> int:
+    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+
+    from ingest.avro import DecodeError, codec
+
+    s = _settings()
+    topic = s.topic(args.topic)
+    consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap_servers, "group.id": f"tail-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "auto.offset.reset": "earliest" if args.from_beginning else "latest"})
+    meta = consumer.list_topics(topic, timeout=10)
+    if topic not in meta.topics or meta.topics[topic].error is not None:
+        print(f"unknown topic {args.topic!r}", file=sys.stderr)
+        return 2
+    start = OFFSET_BEGINNING if args.from_beginning else OFFSET_END
+    consumer.assign([TopicPartition(topic, p, start) for p in meta.topics[topic].partitions])
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    seen = 0
+    try:
+        while args.max is None or seen < args.max:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            try:
+                _, record = codec().decode(msg.value() or b"")
+            except DecodeError as exc:
+                record = {"_undecodable": str(exc)}
+            print(_dumps(record), flush=True)
+            seen += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return 0
+
+
+def cmd_raw_show(args: argparse.Namespace) -> int:
+    from ingest.db import repositories
+    from ingest.db.pool import create_pool
+    from ingest.rawlog.publisher import read_body
+    from ingest.rawlog.s3 import S3Store
+
+    s = _settings()
+
+    async def go() -> tuple[Any, bytes] | None:
+        pool = await create_pool(s.dsn, max_size=1)
+        store = S3Store(s)
+        try:
+            rows = await repositories.load_raw(pool, [args.raw_id])
+            if not rows:
+                return None
+            return rows[0], await read_body(store, rows[0])
+        finally:
+            await pool.close()
+            store.close()
+
+    try:
+        uuid.UUID(args.raw_id)
+    except ValueError:
+        print(f"not a raw id: {args.raw_id!r}", file=sys.stderr)
+        return 2
+    found = _run(go())
+    if found is None:
+        print(f"no raw payload {args.raw_id}", file=sys.stderr)
+        return 1
+    row, body = found
+    if args.body_only:
+        sys.stdout.buffer.write(body)
+        return 0
+    print(_dumps({"rawId": row.raw_id, "tenantId": row.tenant_id, "provider": row.provider, "kind": row.kind,
+                  "family": row.family, "route": row.route, "receivedAt": row.received_at, "size": row.size,
+                  "sha256": row.sha256, "contentType": row.content_type, "status": row.status,
+                  "headers": row.headers}))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(body)
+    if not body.endswith(b"\n"):
+        sys.stdout.buffer.write(b"\n")
+    return 0
+
+
+def cmd_failures_list(args: argparse.Namespace) -> int:
+    from ingest.db.pool import create_pool
+
+    s = _settings()
+    where, params = [], []
+    for column, value in (("class", args.cls), ("provider", args.provider), ("tenant_id", args.tenant)):
+        if value:
+            params.append(value)
+            where.append(f"{column} = ${len(params)}")
+    if args.since:
+        params.append(_parse_time(args.since))
+        where.append(f"occurred_at >= ${len(params)}")
+    params.append(args.limit)
+    sql = (f"SELECT * FROM failures {'WHERE ' + ' AND '.join(where) if where else ''} "
+           f"ORDER BY occurred_at DESC LIMIT ${len(params)}")
+
+    async def go() -> list[Any]:
+        pool = await create_pool(s.dsn, max_size=1)
+        try:
+            return list(await pool.fetch(sql, *params))
+        finally:
+            await pool.close()
+
+    rows = _run(go())
+    keys = ("failureId", "class", "stage", "reasonCode", "message", "rawId", "tenantId", "provider", "occurredAt",
+            "attempt", "originTopic", "originPartition", "originOffset")
+    cols = ("failure_id", "class", "stage", "reason_code", "message", "raw_id", "tenant_id", "provider",
+            "occurred_at", "attempt", "origin_topic", "origin_partition", "origin_offset")
+    for r in rows:
+        item = {k: r[c] for k, c in zip(keys, cols)}
+        item["details"] = json.loads(r["details"]) if isinstance(r["details"], str) else r["details"]
+        if args.json:
+            print(_dumps(item))
+        else:
+            when = _json_default(r["occurred_at"])
+            print(f"{when}  {r['class']:<10} {r['stage']:<15} {r['reason_code']:<24} {r['tenant_id'] or '-'}/"
+                  f"{r['provider'] or '-'}  raw={r['raw_id'] or '-'}  {r['message'][:120]}")
+    if not args.json:
+        print(f"{len(rows)} failure(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ingest.replay import replay_filter, replay_ids
+
+    s = _settings()
+    if args.raw_ids:
+        result = _run(replay_ids(s, args.raw_ids, actor="cli"))
+    else:
+        if not (args.cls or args.provider or args.since or args.tenant):
+            print("replay needs RAW_ID... or at least one of --class/--provider/--tenant/--since", file=sys.stderr)
+            return 2
+        result = _run(replay_filter(s, cls=args.cls, provider=args.provider, tenant=args.tenant,
+                                    since=_parse_time(args.since) if args.since else None,
+                                    until=_parse_time(args.until) if args.until else None,
+                                    unresolved_only=not args.include_resolved, actor="cli"))
+    print(_dumps(result))
+    return 0 if not result.get("missing") else 1
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from ingest import apikeys
+
+    s = _settings()
+    if args.keys_cmd == "issue":
+        expires = datetime.now(timezone.utc) + _duration(args.expires_in) if args.expires_in else None
+        issued = _run(apikeys.issue(s, args.tenant, expires_at=expires, name=args.name or "", actor="cli"))
+        if issued is None:
+            print(f"unknown tenant {args.tenant!r}", file=sys.stderr)
+            return 2
+        print(_dumps(issued))
+        print("store this key now: it is shown once and kept only as a hash", file=sys.stderr)
+    elif args.keys_cmd == "revoke":
+        ok = _run(apikeys.revoke(s, int(args.key_id), actor="cli"))
+        print(f"key {args.key_id} {'revoked' if ok else 'not found or already revoked'}")
+        return 0 if ok else 1
+    else:
+        for k in _run(apikeys.list_keys(s, args.tenant)):
+            print(_dumps(k))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from ingest.supervisor import up
+
+    return up(services=args.services.split(",") if args.services else None)
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from ingest.ledger import check
+
+    s = _settings()
+    report = _run(check(s, since=_parse_time(args.since) if args.since else None,
+                        until=_parse_time(args.until) if args.until else None, tenant=args.tenant))
+    print(_dumps(report))
+    return 0 if report["balanced"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pos-ingest", description="pos-ingest: the integration hub for catalogs")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    up = sub.add_parser("up", help="run the whole local stack (embedded broker/S3 where not configured)")
+    up.add_argument("--services", help="comma-separated subset of services to run")
+    up.set_defaults(fn=cmd_up)
+    run = sub.add_parser("run", help="run one service")
+    run.add_argument("service", choices=list(SERVICES))
+    run.set_defaults(fn=cmd_run)
+    sub.add_parser("migrate", help="create the database if missing and apply migrations").set_defaults(fn=cmd_migrate)
+    topics = sub.add_parser("topics", help="topic administration")
+    tsub = topics.add_subparsers(dest="topics_cmd", required=True)
+    tc = tsub.add_parser("create", help="create every topic in deploy/topics.yaml (idempotent)")
+    tc.add_argument("--partitions", type=int)
+    tc.add_argument("--replication-factor", type=int)
+    tc.set_defaults(fn=cmd_topics)
+
+    tenants = sub.add_parser("tenants", help="tenants")
+    tsub = tenants.add_subparsers(dest="tenants_cmd", required=True)
+    ta = tsub.add_parser("add", help="add or update a tenant")
+    ta.add_argument("tenant")
+    ta.add_argument("--auto-create-items", action="store_true",
+                    help="unmapped merchants, stores, items and variants get deterministic canonical ids")
+    ta.add_argument("--timezone", default="UTC", help="IANA zone for zone-less vendor dates")
+    ta.add_argument("--currency", help="default ISO 4217 currency for vendors that send none")
+    ta.set_defaults(fn=cmd_tenants_add)
+
+    sources = sub.add_parser("sources", help="vendor sources and their secrets")
+    ssub = sources.add_subparsers(dest="sources_cmd", required=True)
+    sa = ssub.add_parser("add", help="add a webhook secret/token for a provider (rotation keeps the previous one)")
+    sa.add_argument("tenant")
+    sa.add_argument("provider")
+    sa.add_argument("--secret", required=True)
+    sa.add_argument("--options", help="JSON object of non-secret source options")
+    sa.set_defaults(fn=cmd_sources_add)
+
+    keys = sub.add_parser("keys", help="partner API keys")
+    ksub = keys.add_subparsers(dest="keys_cmd", required=True)
+    ki = ksub.add_parser("issue")
+    ki.add_argument("tenant")
+    ki.add_argument("--expires-in", help="e.g. 30d, 12h")
+    ki.add_argument("--name")
+    kr = ksub.add_parser("revoke")
+    kr.add_argument("key_id")
+    kl = ksub.add_parser("list")
+    kl.add_argument("tenant")
+    for k in (ki, kr, kl):
+        k.set_defaults(fn=cmd_keys)
+
+    mappings = sub.add_parser("mappings", help="vendor id → canonical id mappings")
+    msub = mappings.add_subparsers(dest="mappings_cmd", required=True)
+    mi = msub.add_parser("import", help="CSV with columns entity,external_id,canonical_id")
+    mi.add_argument("tenant")
+    mi.add_argument("provider")
+    mi.add_argument("file", type=Path)
+    mi.set_defaults(fn=cmd_mappings_import)
+
+    events = sub.add_parser("events", help="read topics")
+    esub = events.add_subparsers(dest="events_cmd", required=True)
+    et = esub.add_parser("tail", help="decode a topic as JSON lines")
+    et.add_argument("topic")
+    et.add_argument("--from-beginning", action="store_true")
+    et.add_argument("--max", type=int)
+    et.add_argument("--timeout", type=float, help="stop after this many seconds")
+    et.set_defaults(fn=cmd_events_tail)
+
+    raw = sub.add_parser("raw", help="the raw log")
+    rsub = raw.add_subparsers(dest="raw_cmd", required=True)
+    rs = rsub.add_parser("show", help="metadata line (headers redacted) then the exact body")
+    rs.add_argument("raw_id")
+    rs.add_argument("--body-only", action="store_true", help="only the exact body bytes")
+    rs.set_defaults(fn=cmd_raw_show)
+
+    failures = sub.add_parser("failures", help="dead letters")
+    fsub = failures.add_subparsers(dest="failures_cmd", required=True)
+    fl = fsub.add_parser("list")
+    fl.add_argument("--class", dest="cls", choices=["auth", "mapping", "validation", "processing", "duplicate"])
+    fl.add_argument("--provider")
+    fl.add_argument("--tenant")
+    fl.add_argument("--since")
+    fl.add_argument("--limit", type=int, default=100)
+    fl.add_argument("--json", action="store_true")
+    fl.set_defaults(fn=cmd_failures_list)
+
+    rp = sub.add_parser("replay", help="re-run raw payloads from their exact bytes")
+    rp.add_argument("raw_ids", nargs="*")
+    rp.add_argument("--class", dest="cls", choices=["auth", "mapping", "validation", "processing", "duplicate"])
+    rp.add_argument("--provider")
+    rp.add_argument("--tenant")
+    rp.add_argument("--since")
+    rp.add_argument("--until")
+    rp.add_argument("--include-resolved", action="store_true")
+    rp.set_defaults(fn=cmd_replay)
+
+    lg = sub.add_parser("ledger", help="check that every acknowledged payload is accounted for")
+    lg.add_argument("--since")
+    lg.add_argument("--until")
+    lg.add_argument("--tenant")
+    lg.set_defaults(fn=cmd_ledger)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.fn(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""PostgreSQL: pool, migrations and the repositories of each table."""

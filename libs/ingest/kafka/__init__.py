@@ -1,0 +1,1 @@
+"""Kafka: the shared stage runtime, results, failure records, admin."""

@@ -1,0 +1,347 @@
+"""``run_stage``: the one runtime every stage shares.
+
+Consume a batch → decode (Avro single-object) → call the stage's pure batch handler → produce its outputs,
+failure records and outcomes *and* commit the input offsets in one Kafka transaction
+(``send_offsets_to_transaction``; every reader uses read_committed). A crash at any point therefore
+neither duplicates nor loses output: the aborted transaction is invisible and the inputs are read again.
+
+This is the only place that catches broadly. Errors are routed by class:
+- ``Retriable`` (a dependency is down): block, back off, retry the same batch — nothing is dead-lettered
+  because PostgreSQL was restarting;
+- ``Fatal`` and anything unexpected: the batch is re-run one input at a time to isolate the culprit, which
+  becomes a failure record (unexpected exceptions as class ``processing``) — the stage moves on;
+- ``Skippable``: counted, acknowledged, and recorded as an outcome so the ledger still balances.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from ingest import topics
+from ingest.avro import DecodeError, codec
+from ingest.errors import Fatal, IngestError, PoisonMessage, Retriable, Skippable
+from ingest.kafka.results import Failure, Input, Output, Result, failure_record, outcome_record
+from ingest.observability import metrics
+from ingest.settings import StageSettings
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[list[Input]], Awaitable[list[Result]]]
+
+
+@dataclass
+class StageSpec:
+    """What distinguishes one stage: its name, its input, the schema it expects, its handler."""
+
+    name: str
+    input_topic: str
+    expect: str | None
+    handler: BatchHandler
+    on_start: Callable[[], Awaitable[None]] | None = None
+    on_stop: Callable[[], Awaitable[None]] | None = None
+    ready: Callable[[], Awaitable[bool]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _headers(msg: Message) -> dict[str, str]:
+    out = {}
+    for k, v in msg.headers() or []:
+        if v is not None:
+            try:
+                out[k] = v.decode()
+            except UnicodeDecodeError:
+                continue
+    return out
+
+
+def classify(exc: BaseException) -> IngestError:
+    """Anything that is not one of ours becomes a ``processing`` failure with a summary."""
+    if isinstance(exc, IngestError):
+        return exc
+    err = Fatal(f"unexpected {type(exc).__name__}: {str(exc)[:500]}", reason_code="unexpected_exception")
+    err.__cause__ = exc
+    return err
+
+
+class StageRunner:
+    def __init__(self, spec: StageSpec, settings: StageSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.stage = spec.name
+        self.input_topics = [settings.topic(t) for t in spec.extra.get("topics", [spec.input_topic])]
+        instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._consumer = Consumer({
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"{settings.topic_prefix}pos-ingest-{spec.name}",
+            "client.id": f"pos-ingest-{spec.name}-{instance}",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed", "session.timeout.ms": settings.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
+            "max.poll.interval.ms": 1800000, "enable.partition.eof": False,
+            "fetch.wait.max.ms": 20,
+        })
+        self._producer = Producer({
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "transactional.id": f"{settings.topic_prefix}pos-ingest-{spec.name}-{instance}",
+            "transaction.timeout.ms": settings.transaction_timeout_ms, "enable.idempotence": True,
+            "linger.ms": 2, "compression.type": "lz4",
+        })
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{spec.name}-kafka")
+        self._stopping = asyncio.Event()
+        self._last_lag = 0.0
+        self.processed = 0
+        self.healthy = True
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # --- the loop -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self._call(self._producer.init_transactions, 30)
+        self._consumer.subscribe(self.input_topics)
+        log.info("stage %s consuming %s", self.stage, ", ".join(self.input_topics))
+        try:
+            while not self._stopping.is_set():
+                msgs = await self._call(self._consumer.consume, self.settings.batch_size,
+                                        self.settings.poll_timeout_s)
+                msgs = [m for m in msgs if not self._transport_error(m)]
+                if msgs:
+                    await self._process(msgs)
+                if time.monotonic() - self._last_lag > 5:
+                    await self._call(self._update_lag)
+        finally:
+            await self._call(self._consumer.close)
+            await self._call(self._producer.flush, 5)
+            self._io.shutdown(wait=False)
+
+    def _transport_error(self, msg: Message) -> bool:
+        err = msg.error()
+        if err is None:
+            return False
+        if err.fatal():
+            raise KafkaException(err)
+        log.warning("consumer error on %s: %s", self.stage, err)
+        return True
+
+    def _decode(self, msgs: list[Message]) -> tuple[list[Input], list[tuple[Message, Result]]]:
+        inputs, poison = [], []
+        for m in msgs:
+            headers = _headers(m)
+            try:
+                schema, record = codec().decode(m.value() or b"", self.spec.expect)
+            except DecodeError as exc:
+                err = PoisonMessage(f"undecodable record on {m.topic()}: {exc}")
+                err.__cause__ = exc
+                poison.append((m, Result(failures=[Failure(err)], label="failed")))
+                continue
+            inputs.append(Input(m.topic(), m.partition(), m.offset(), (m.key() or b"").decode(errors="replace"),
+                                headers, schema, record))
+        return inputs, poison
+
+    async def _handle(self, inputs: list[Input]) -> list[Result]:
+        """The handler on the whole batch; on a non-retriable error, one input at a time."""
+        backoff = 0.2
+        while True:
+            try:
+                try:
+                    results = await self.spec.handler(inputs)
+                    if len(results) != len(inputs):
+                        raise RuntimeError(f"handler returned {len(results)} results for {len(inputs)} inputs")
+                    return results
+                except Retriable:
+                    raise
+                except Exception:  # noqa: BLE001 — isolate the culprit, the rest goes through
+                    if len(inputs) == 1:
+                        raise
+                    return [await self._handle_one(inp) for inp in inputs]
+            except Retriable as exc:
+                metrics.STAGE_RETRYING.labels(self.stage).set(1)
+                log.warning("stage %s blocked on a dependency, retrying in %.1fs: %s", self.stage, backoff,
+                            exc.message)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                    raise asyncio.CancelledError("stopping while blocked")
+                except asyncio.TimeoutError:
+                    pass
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+
+    async def _handle_one(self, inp: Input) -> Result:
+        try:
+            results = await self.spec.handler([inp])
+            return results[0]
+        except Retriable:
+            raise
+        except Skippable as exc:
+            return Result(skipped=exc.reason_code, label="skipped")
+        except Exception as exc:  # noqa: BLE001 — the one place that catches broadly
+            err = classify(exc)
+            if not isinstance(exc, IngestError):
+                log.exception("stage %s: unexpected error on raw %s", self.stage, inp.raw_id)
+            return Result.fail(err)
+
+    async def _process(self, msgs: list[Message]) -> None:
+        started = time.perf_counter()
+        inputs, poison = self._decode(msgs)
+        results = await self._handle(inputs) if inputs else []
+        metrics.STAGE_RETRYING.labels(self.stage).set(0)
+        pairs: list[tuple[Input | None, Message | None, Result]] = [(i, None, r) for i, r in zip(inputs, results)]
+        pairs += [(None, m, r) for m, r in poison]
+        await self._commit(pairs, msgs)
+        elapsed = time.perf_counter() - started
+        metrics.STAGE_BATCH.labels(self.stage).observe(elapsed)
+        now = datetime.now(timezone.utc)
+        for inp, _, res in pairs:
+            metrics.STAGE_MESSAGES.labels(self.stage, inp.provider if inp else "unknown", res.label).inc()
+            received = inp.record.get("receivedAt") if inp else None
+            if isinstance(received, datetime):
+                metrics.STAGE_LATENCY.labels(self.stage).observe(max(0.0, (now - received).total_seconds()))
+        self.processed += len(msgs)
+
+    def _records(self, pairs: Sequence[tuple[Input | None, Message | None, Result]]) -> list[Output]:
+        out: list[Output] = []
+        for inp, msg, res in pairs:
+            out.extend(res.outputs)
+            origin = (inp.topic, inp.partition, inp.offset) if inp else (msg.topic(), msg.partition(), msg.offset())  # type: ignore[union-attr]
+            for index, failure in enumerate(res.failures):
+                rec = failure_record(inp, failure, stage=self.stage, index=index, origin=origin)
+                metrics.FAILURES.labels(self.stage, rec["class"], rec["provider"] or "unknown").inc()
+                out.append(Output(topics.FAILURES, f"{rec['tenantId'] or '-'}:-:{rec['rawId'] or '-'}",
+                                  codec().encode("FailureRecord", rec),
+                                  {"raw-id": rec["rawId"] or "", "tenant-id": rec["tenantId"] or "",
+                                   "provider": rec["provider"] or "", "type": "FailureRecord",
+                                   "stage": self.stage, "origin-topic": origin[0],
+                                   "origin-partition": str(origin[1]), "origin-offset": str(origin[2]),
+                                   "exception": rec["exception"] or ""}))
+            outcome = res.outcome
+            if outcome is None and res.skipped is not None and inp is not None:
+                outcome = outcome_record(inp, stage=self.stage, outcome="skipped", reason=res.skipped)
+            if outcome is not None:
+                out.append(Output(topics.OUTCOMES, f"{outcome['tenantId'] or '-'}:-:{outcome['rawId']}",
+                                  codec().encode("PayloadOutcome", outcome),
+                                  {"raw-id": outcome["rawId"] or "", "tenant-id": outcome["tenantId"] or "",
+                                   "provider": outcome["provider"], "type": "PayloadOutcome"}))
+        return out
+
+    async def _commit(self, pairs: Sequence[tuple[Input | None, Message | None, Result]],
+                      msgs: list[Message]) -> None:
+        outputs = self._records(pairs)
+        offsets: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            offsets[(m.topic(), m.partition())] = max(offsets.get((m.topic(), m.partition()), -1), m.offset() + 1)
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        attempt = 0
+        while True:
+            try:
+                await self._call(self._transact, outputs, tps)
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                attempt += 1
+                if err.fatal():
+                    raise
+                log.warning("stage %s transaction failed (%s), attempt %d", self.stage, err, attempt)
+                if err.txn_requires_abort():
+                    await self._call(self._abort_and_rewind, tps)
+                    # the inputs will be consumed again; their outputs are re-derived then
+                    return
+                await asyncio.sleep(min(0.2 * attempt, 5))
+
+    def _transact(self, outputs: list[Output], tps: list[TopicPartition]) -> None:
+        p = self._producer
+        p.begin_transaction()
+        try:
+            for o in outputs:
+                while True:
+                    try:
+                        p.produce(self.settings.topic(o.topic), value=o.value, key=o.key.encode(),
+                                  headers=[(k, v.encode()) for k, v in o.headers.items()])
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+            p.send_offsets_to_transaction(tps, self._consumer.consumer_group_metadata(), 30)
+            p.commit_transaction(60)
+        except KafkaException as exc:
+            if exc.args[0].retriable() and not exc.args[0].txn_requires_abort():
+                # commit may be retried as is
+                p.commit_transaction(60)
+                return
+            raise
+
+    def _abort_and_rewind(self, tps: list[TopicPartition]) -> None:
+        try:
+            self._producer.abort_transaction(30)
+        except KafkaException as exc:
+            log.warning("abort failed: %s", exc)
+        committed = self._consumer.committed([TopicPartition(tp.topic, tp.partition) for tp in tps], 10)
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else 0
+            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+
+    def _update_lag(self) -> None:
+        self._last_lag = time.monotonic()
+        try:
+            for tp in self._consumer.assignment():
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                pos = self._consumer.position([tp])[0].offset
+                lag = max(0, high - (pos if pos >= 0 else low))
+                metrics.CONSUMER_LAG.labels(self.stage, tp.topic, str(tp.partition)).set(lag)
+        except KafkaException:
+            pass
+
+
+async def serve_stage(spec: StageSpec, settings: StageSettings) -> None:
+    """Run one stage until SIGTERM/SIGINT: drain the batch in hand, commit, leave the group, exit."""
+    from ingest.observability.health import start_health_server
+
+    if spec.on_start:
+        await spec.on_start()
+    runner = StageRunner(spec, settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.stop)
+    health = await start_health_server(settings.metrics_port, ready=spec.ready) if settings.metrics_port else None
+    try:
+        await runner.run()
+    finally:
+        if health:
+            await health.cleanup()
+        if spec.on_stop:
+            await spec.on_stop()
+
+
+def stage_with_resources(name: str, input_topic: str, expect: str | None, handler: BatchHandler, *,
+                         pool: Any = None, store: Any = None,
+                         on_start: Callable[[], Awaitable[None]] | None = None) -> StageSpec:
+    """A StageSpec whose readiness is PostgreSQL answering and whose stop closes the pool and the S3 client."""
+    from ingest.db.pool import PG_OUTAGE
+
+    async def ready() -> bool:
+        if pool is None:
+            return True
+        try:
+            await pool.fetchval("SELECT 1")
+            return True
+        except PG_OUTAGE:
+            return False
+
+    async def on_stop() -> None:
+        if pool is not None:
+            await pool.close()
+        if store is not None:
+            store.close()
+
+    return StageSpec(name, input_topic, expect, handler, on_start=on_start, on_stop=on_stop, ready=ready)

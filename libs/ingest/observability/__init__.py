@@ -1,0 +1,1 @@
+"""Prometheus metrics (one shared set of names) and structured logging."""

@@ -1,0 +1,1 @@
+"""Command writer stage: integration.validated → catalog.commands + the domain event topics."""

@@ -1,0 +1,66 @@
+"""Command writer: every command to ``catalog.commands`` and its event to its domain topic, keyed per entity.
+
+A command id already written by another input (a replay of a processed payload) is not written again, so
+the public topics never carry one ``commandId`` twice.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Protocol
+
+from ingest import topics
+from ingest.avro import codec
+from ingest.canonical.commands import COMMAND_TYPES
+from ingest.kafka.results import Input, Output, Result, outcome_record
+
+EVENT_NAMESPACE = uuid.UUID("9d2e6b1c-7f4a-5b3e-8c2d-1a0f9e8d7c6b")
+
+
+class WrittenCommands(Protocol):
+    async def claim(self, items: list[tuple[str, str, str]]) -> dict[str, tuple[bool, str]]:
+        """(command_id, raw_id, origin) → command_id: (ours, first raw_id)."""
+
+
+def kafka_key(record: dict[str, Any]) -> str:
+    cls = COMMAND_TYPES[record["commandType"]]
+    entity = {
+        "UpsertCatalogItem": "itemId", "UpsertMenuItem": "itemId", "UpsertVariant": "itemId",
+        "UpdateStockLevel": "itemId", "UpdatePrice": "itemId", "UpdateOrderStatus": "orderId",
+    }.get(cls.command_type)
+    entity_id = record[entity] if entity else (record.get("storeId") or record.get("externalStoreId"))
+    return f"{record['tenantId']}:{record.get('storeId') or '-'}:{entity_id}"
+
+
+def event_of(name: str, record: dict[str, Any]) -> tuple[str, str, bytes]:
+    cls = COMMAND_TYPES[name]
+    event = {"eventId": str(uuid.uuid5(EVENT_NAMESPACE, record["commandId"])), "eventType": cls.event_type,
+             **record}
+    return cls.event_topic, cls.event_type, codec().encode(cls.event_type, event)
+
+
+async def handle(inputs: list[Input], *, written: WrittenCommands) -> list[Result]:
+    decoded = [[(raw, *codec().decode(raw)) for raw in inp.record["commands"]] for inp in inputs]
+    claims = await written.claim([(rec["commandId"], inp.raw_id or "", inp.origin)
+                                  for inp, cmds in zip(inputs, decoded) for _, _, rec in cmds])
+    results = []
+    for inp, cmds in zip(inputs, decoded):
+        outputs: list[Output] = []
+        ids, types, dupes, used_topics = [], [], [], set()
+        for raw, name, record in cmds:
+            if not claims[record["commandId"]][0]:
+                dupes.append(record["commandId"])
+                continue
+            key = kafka_key(record)
+            headers = {"raw-id": inp.raw_id or "", "tenant-id": record["tenantId"], "provider": record["provider"],
+                       "type": name, "command-id": record["commandId"]}
+            outputs.append(Output(topics.COMMANDS, key, raw, headers))
+            topic, event_type, value = event_of(name, record)
+            outputs.append(Output(topic, key, value, {**headers, "type": event_type}))
+            ids.append(record["commandId"])
+            types.append(name)
+            used_topics.update((topics.COMMANDS, topic))
+        outcome = outcome_record(inp, stage="command-writer", outcome="processed",
+                                 event_type=inp.record.get("eventType", ""), command_ids=ids, command_types=types,
+                                 topics=sorted(used_topics), duplicate_command_ids=dupes)
+        results.append(Result(outputs=outputs, outcome=outcome, label="processed"))
+    return results

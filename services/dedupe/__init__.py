@@ -1,0 +1,1 @@
+"""Dedupe stage: integration.raw → integration.deduped; repeats become duplicate failures."""

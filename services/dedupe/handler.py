@@ -1,0 +1,76 @@
+"""Dedupe: the adapter's idempotency key, claimed in PostgreSQL, one query per batch."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ingest import topics
+from ingest.avro import codec
+from ingest.errors import DuplicateDelivery, IngestError, Retriable, Skippable
+from ingest.kafka.results import Input, Output, Result
+from ingest.pipeline import BodyLoader, adapter_for, deliveries, forward_headers
+
+
+class ClaimStore(Protocol):
+    async def claim(self, items: list[tuple[str, str, str]]) -> dict[str, tuple[bool, str]]:
+        """(key, raw_id, origin) → key: (ours, first raw_id). See ``repositories.claim``."""
+
+
+def dedupe_key(record: dict[str, Any], adapter_key: str) -> str:
+    # each replay request goes through once: it has a key of its own
+    replay = record.get("replayId")
+    return f"{record['tenantId']}:{adapter_key}" + (f"#replay:{replay}" if replay else "")
+
+
+def delivery_key(record: dict[str, Any]) -> str:
+    """The raw payload itself (per replay): the same rawId published twice is one delivery."""
+    replay = record.get("replayId")
+    return f"raw:{record['rawId']}" + (f"#replay:{replay}" if replay else "")
+
+
+async def handle(inputs: list[Input], *, claims: ClaimStore, bodies: BodyLoader) -> list[Result]:
+    results: list[Result | None] = [None] * len(inputs)
+    # a rawId already claimed from another input offset was republished (the sweeper after a crash, or a
+    # broker timeout whose first attempt landed): it is on its way already, drop it silently
+    seen = await claims.claim([(delivery_key(i.record), i.raw_id or "", i.origin) for i in inputs])
+    fresh, fresh_keys = [], set()
+    for n, inp in enumerate(inputs):
+        key = delivery_key(inp.record)
+        if seen[key][0] and key not in fresh_keys:
+            fresh.append(inp)
+            fresh_keys.add(key)
+        else:
+            results[n] = Result(label="redelivered")
+    index = {id(inp): n for n, inp in enumerate(inputs)}
+    keyed: list[tuple[int, str]] = []
+    for inp, d in zip(fresh, await deliveries(fresh, bodies)):
+        n = index[id(inp)]
+        try:
+            adapter = adapter_for(d.provider)
+            keyed.append((n, dedupe_key(inputs[n].record, adapter.dedupe_key(adapter.parse(d)))))
+        except Retriable:
+            raise
+        except Skippable as exc:
+            results[n] = Result(skipped=exc.reason_code, label="skipped")
+        except IngestError as exc:
+            results[n] = Result.fail(exc)
+    first_in_batch: dict[str, int] = {}
+    to_claim = []
+    for n, key in keyed:
+        if key in first_in_batch:
+            continue
+        first_in_batch[key] = n
+        to_claim.append((key, inputs[n].raw_id or "", inputs[n].origin))
+    claimed = await claims.claim(to_claim)
+    for n, key in keyed:
+        inp = inputs[n]
+        ours, first_raw = claimed[key]
+        if first_in_batch[key] != n:
+            ours, first_raw = False, inputs[first_in_batch[key]].raw_id or ""
+        if ours or first_raw == inp.raw_id:
+            record = {**inp.record, "dedupeKey": key}
+            results[n] = Result(outputs=[Output(topics.DEDUPED, inp.key or "", codec().encode("Deduped", record),
+                                                forward_headers(inp, "Deduped"))])
+        else:
+            results[n] = Result.fail(DuplicateDelivery(f"already accepted as raw {first_raw}"),
+                                     firstRawId=first_raw, dedupeKey=key)
+    return [r for r in results if r is not None]

@@ -1,0 +1,1 @@
+"""Failure recorder: integration.failures and integration.outcomes → PostgreSQL (the ledger)."""

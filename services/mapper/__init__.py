@@ -1,0 +1,1 @@
+"""Mapping resolver stage: integration.deduped → integration.mapped."""

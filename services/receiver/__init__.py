@@ -1,0 +1,1 @@
+"""Webhook receiver: verify, write the durable raw log, answer, publish to integration.raw."""

@@ -1,0 +1,102 @@
+"""Composition root of the receiver: ``create_app`` builds everything; tests call it too."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from ingest.crypto import SecretBox
+from ingest.db.pool import PG_OUTAGE, create_pool
+from ingest.errors import DependencyUnavailable
+from ingest.observability.health import metrics_handler
+from ingest.rawlog.publisher import RawPublisher, Sweeper
+from ingest.rawlog.s3 import S3Store
+from ingest.rawlog.writer import RawLogWriter
+from ingest.settings import ReceiverSettings
+from services.receiver.handlers import Receiver, receive, resolve_route
+from services.receiver.http import metrics_middleware
+
+log = logging.getLogger(__name__)
+RECEIVER = web.AppKey("receiver", Receiver)
+
+
+async def create_app(settings: ReceiverSettings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[metrics_middleware("receiver")])
+    pool = await create_pool(settings.dsn, max_size=8)
+    store = S3Store(settings)
+    publisher = RawPublisher(settings)
+    writer = RawLogWriter(store, pool, flush_ms=settings.rawlog_flush_ms, max_batch=settings.rawlog_max_batch,
+                          max_bytes=settings.rawlog_max_batch_bytes, on_durable=publisher.publish_durable)
+    sweeper = Sweeper(pool, store, publisher, interval_s=settings.sweeper_interval_s,
+                      grace_s=settings.sweeper_grace_s)
+    rx = Receiver(settings=settings, pool=pool, writer=writer, publisher=publisher,
+                  box=SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None))
+    app[RECEIVER] = rx
+    ready_cache: dict[str, float | bool] = {"at": 0.0, "ok": False}
+
+    async def on_startup(app: web.Application) -> None:
+        try:
+            await store.ensure_bucket()
+        except DependencyUnavailable as exc:
+            log.warning("bucket check failed at start: %s", exc.message)
+        await writer.start()
+        await sweeper.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await writer.stop()
+        await sweeper.stop()
+        await asyncio.get_running_loop().run_in_executor(None, publisher.close)
+        await sweeper.mark_once()
+        await pool.close()
+        store.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+
+    async def webhook(request: web.Request) -> web.Response:
+        resolved = resolve_route(request.match_info["kind"], request.match_info["provider"],
+                                 request.match_info["tail"])
+        if isinstance(resolved, web.Response):
+            return resolved
+        provider, family = resolved
+        return await receive(request, rx, kind=request.match_info["kind"], provider=provider, family=family)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        if loop.time() - float(ready_cache["at"]) > 1.0:
+            try:
+                await pool.fetchval("SELECT 1")
+                await store.ping()
+                ready_cache["ok"] = True
+            except (DependencyUnavailable, *PG_OUTAGE):
+                ready_cache["ok"] = False
+            ready_cache["at"] = loop.time()
+        ok = bool(ready_cache["ok"])
+        return web.json_response({"ready": ok}, status=200 if ok else 503)
+
+    app.router.add_post("/v1/integrations/{kind:pos|erp|seller|partner}/{provider}/{tail:.+}", webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    return app
+
+
+async def main() -> None:
+    settings = ReceiverSettings()
+    app = await create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=True)
+    await runner.setup()
+    await web.TCPSite(runner, settings.receiver_host, settings.receiver_port, backlog=1024).start()
+    log.info("receiver listening on %s:%d", settings.receiver_host, settings.receiver_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()

@@ -1,0 +1,174 @@
+"""Receiver request handlers: route → tenant → size/type → auth → durable raw log → answer."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from ingest.adapters.base import ProviderAdapter, Reply
+from ingest.adapters.registry import ADAPTERS, UnknownProvider, adapter_class
+from ingest.crypto import SecretBox
+from ingest.db import repositories
+from ingest.db.pool import PG_OUTAGE
+from ingest.errors import DependencyUnavailable, InvalidSignature
+from ingest.kafka.results import Failure, failure_record
+from ingest.rawlog.publisher import RawPublisher
+from ingest.rawlog.writer import PendingRaw, RawLogWriter
+from ingest.settings import ReceiverSettings
+from services.receiver.http import error, redact_headers, tenant_of
+
+log = logging.getLogger(__name__)
+
+KIND_FAMILIES: dict[str, frozenset[str]] = {
+    "pos": frozenset({"menu", "inventory", "store-status", "order-status"}),
+    "erp": frozenset({"stock"}),
+    "seller": frozenset({"catalog", "inventory"}),
+}
+ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "text/csv",
+                  "text/tab-separated-values", "application/xml", "text/xml", "application/octet-stream")
+UNAUTHORIZED = ("unauthorized", "signature or credentials did not verify")
+
+
+class TtlCache:
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl = ttl_s
+        self._items: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> tuple[bool, Any]:
+        hit = self._items.get(key)
+        if hit and time.monotonic() - hit[0] < self.ttl:
+            return True, hit[1]
+        return False, None
+
+    def put(self, key: Any, value: Any) -> None:
+        self._items[key] = (time.monotonic(), value)
+
+
+@dataclass
+class Receiver:
+    """The receiver's dependencies (built by ``app.create_app``)."""
+
+    settings: ReceiverSettings
+    pool: Any
+    writer: RawLogWriter
+    publisher: RawPublisher
+    box: SecretBox
+    tenants: TtlCache = field(default_factory=lambda: TtlCache(5.0))
+    sources: TtlCache = field(default_factory=lambda: TtlCache(5.0))
+
+    async def tenant_known(self, tenant: str) -> bool:
+        hit, known = self.tenants.get(tenant)
+        if not hit:
+            known = await repositories.tenant_exists(self.pool, tenant)
+            self.tenants.put(tenant, known)
+        return bool(known)
+
+    async def source(self, tenant: str, provider: str) -> repositories.Source | None:
+        hit, src = self.sources.get((tenant, provider))
+        if not hit:
+            src = await repositories.load_source(self.pool, self.box, tenant, provider)
+            self.sources.put((tenant, provider), src)
+        return src  # type: ignore[no-any-return]
+
+    def adapter(self, provider: str, source: repositories.Source | None) -> ProviderAdapter:  # type: ignore[type-arg]
+        options = {"tolerance_seconds": self.settings.signature_tolerance_s, **(source.options if source else {})}
+        return adapter_class(provider)(source.secrets if source else [], options=options)
+
+    def record_auth_failure(self, tenant: str, provider: str, route: str, exc: InvalidSignature) -> None:
+        """An ``auth`` failure record, without the body (it was never trusted, so never stored)."""
+        rec = failure_record(None, Failure(exc, details={"route": route}), stage="receiver", index=0, origin=None,
+                             raw={"tenantId": tenant, "provider": provider})
+        self.publisher.publish_failure(rec)
+
+
+def _tenant_or_404(request: web.Request, settings: ReceiverSettings) -> str | web.Response:
+    tenant = tenant_of(request.host, settings.tenant_base_domain)
+    if tenant is None:
+        return error(404, "unknown tenant", f"no tenant in host {request.host!r}")
+    return tenant
+
+
+def _reply(reply: Reply) -> web.Response:
+    if isinstance(reply.body, (dict, list)):
+        return web.json_response(reply.body, status=reply.status)
+    body = reply.body.encode() if isinstance(reply.body, str) else (reply.body or b"")
+    return web.Response(body=body, status=reply.status, content_type=reply.content_type)
+
+
+async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: str, family: str) -> web.Response:
+    settings = rx.settings
+    tenant = _tenant_or_404(request, settings)
+    if isinstance(tenant, web.Response):
+        return tenant
+    try:
+        if not await rx.tenant_known(tenant):
+            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
+    except PG_OUTAGE:
+        return error(503, "database unavailable", "retry later",
+                     headers={"Retry-After": str(settings.retry_after_s)})
+    if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        return error(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
+    content_type = request.headers.get("Content-Type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media and not (media in ACCEPTED_TYPES or media.endswith("+json")):
+        return error(415, "unsupported media type", f"{media} is not accepted here")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
+    adapter = adapter_class(provider)()
+    pre = adapter.preflight(family, request.headers, body)
+    if pre is not None and not pre.enter_pipeline:
+        return _reply(pre)
+    try:
+        source = await rx.source(tenant, provider)
+    except PG_OUTAGE:
+        return error(503, "database unavailable", "retry later",
+                     headers={"Retry-After": str(settings.retry_after_s)})
+    try:
+        if source is None:
+            raise InvalidSignature(f"no {provider} source configured for {tenant}", reason_code="no_source")
+        rx.adapter(provider, source).verify_signature(request.headers, body)
+    except InvalidSignature as exc:
+        log.info("auth failed", extra={"tenant": tenant, "provider": provider, "reason": exc.reason_code})
+        rx.record_auth_failure(tenant, provider, request.path, exc)
+        return error(401, *UNAUTHORIZED)
+    pending = PendingRaw(tenant_id=tenant, provider=provider, kind=kind, family=family, route=request.path,
+                         content_type=content_type, headers=redact_headers(request.headers), body=body,
+                         received_at=datetime.now(timezone.utc))
+    try:
+        durable = await rx.writer.append(pending)
+    except DependencyUnavailable as exc:
+        return error(503, "storage unavailable", exc.message[:200],
+                     headers={"Retry-After": str(settings.retry_after_s)})
+    log.debug("accepted", extra={"rawId": durable.raw_id, "tenant": tenant, "provider": provider})
+    base_url = f"{request.scheme}://{request.host}"
+    custom = adapter.accepted_reply(family, body, raw_id=durable.raw_id, base_url=base_url)
+    if custom is not None:
+        return _reply(custom)
+    return web.json_response({"rawId": durable.raw_id, "status": "accepted"}, status=202)
+
+
+def resolve_route(kind: str, provider: str, tail: str) -> tuple[str, str] | web.Response:
+    """(provider, family) for a path, or the 404 envelope naming what is wrong."""
+    if provider not in ADAPTERS:
+        return error(404, "unknown provider", f"{provider[:64]!r} is not a provider")
+    try:
+        cls = adapter_class(provider)
+    except (UnknownProvider, ImportError, AttributeError):
+        return error(404, "unknown provider", f"{provider!r} has no adapter installed")
+    if cls.kind != kind:
+        return error(404, "unknown route", f"{provider} is a {cls.kind} provider, not {kind}")
+    if tail.startswith("webhooks/"):
+        family = tail[len("webhooks/"):]
+        if family in KIND_FAMILIES.get(kind, frozenset()):
+            return provider, family
+    if tail == "import" and kind == "seller":
+        return provider, "import"
+    if tail in cls.extra_routes:
+        return provider, cls.extra_routes[tail]
+    return error(404, "unknown route", f"no {tail!r} route for {provider}")

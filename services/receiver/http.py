@@ -1,0 +1,79 @@
+"""HTTP edges shared by the receiver, support and views: the error envelope, tenants from Host, redaction."""
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from ingest.observability import metrics
+
+SENSITIVE_HINTS = ("signature", "hmac", "authorization", "token", "secret", "api-key", "apikey", "password",
+                   "cookie", "x-api-key")
+REDACTED = "[redacted]"
+
+
+def error(status: int, message: str, details: str = "", *, headers: Mapping[str, str] | None = None
+          ) -> web.Response:
+    """The contract's error envelope."""
+    return web.json_response({"error": {"code": status, "message": message, "details": details or message}},
+                             status=status, headers=headers)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Every header kept (names as sent), credentials and signatures replaced."""
+    out = {}
+    for k, v in headers.items():
+        name = str(k)  # aiohttp's istr is not a plain str
+        lower = name.lower()
+        out[name] = REDACTED if any(h in lower for h in SENSITIVE_HINTS) else str(v)
+    return out
+
+
+def tenant_of(host: str | None, base_domain: str) -> str | None:
+    """``acme.localhost:8080`` under ``localhost`` → ``acme``; anything else → None."""
+    if not host:
+        return None
+    name = host.strip().lower()
+    if name.startswith("["):
+        return None
+    name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    suffix = "." + base_domain.lower().strip(".")
+    if not name.endswith(suffix):
+        return None
+    label = name[: -len(suffix)]
+    if not label or "." in label:
+        return None
+    return label
+
+
+def metrics_middleware(service: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+        started = time.perf_counter()
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            response = error(exc.status, exc.reason or "error", exc.text or "", headers=None)
+            if exc.status == 405:
+                response.headers["Allow"] = exc.headers.get("Allow", "")
+        metrics.HTTP_REQUESTS.labels(service, route, request.method, str(response.status)).inc()
+        metrics.HTTP_DURATION.labels(service, route).observe(time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
+def json_body_error(exc: Exception) -> web.Response:
+    return error(400, "invalid JSON", str(exc)[:300])
+
+
+def jsonable(value: Any) -> Any:
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value

@@ -1,0 +1,1 @@
+"""Transformer stage: integration.mapped → integration.transformed (canonical commands)."""

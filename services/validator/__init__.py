@@ -1,0 +1,1 @@
+"""Validator stage: integration.transformed → integration.validated; bad commands are validation failures."""
