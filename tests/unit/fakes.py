@@ -1,0 +1,53 @@
+"""Hand-written fakes of our own ports: they implement the real protocols and keep state to assert on."""
+from __future__ import annotations
+
+from ingest.canonical.mapping import TenantSettings
+
+
+class FakeClaims:
+    """In-memory twin of ``repositories.claim``: first claimant wins; same origin counts as ours."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, str]] = {}
+        self.calls = 0
+
+    async def claim(self, items: list[tuple[str, str, str]]) -> dict[str, tuple[bool, str]]:
+        self.calls += 1
+        out = {}
+        for key, raw_id, origin in items:
+            if key not in self.rows:
+                self.rows[key] = (raw_id, origin)
+                out[key] = (True, raw_id)
+            else:
+                first_raw, first_origin = self.rows[key]
+                out[key] = (first_origin == origin, first_raw)
+        return out
+
+
+class FakeMappings:
+    def __init__(self, tenants: dict[str, TenantSettings] | None = None,
+                 rows: dict[tuple[str, str, str, str], str] | None = None) -> None:
+        self._tenants = tenants or {}
+        self.rows = dict(rows or {})
+        self.loads = 0
+
+    async def tenants(self, tenant_ids: set[str]) -> dict[str, TenantSettings]:
+        return {t: s for t, s in self._tenants.items() if t in tenant_ids}
+
+    async def load(self, wanted: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], str]:
+        self.loads += 1
+        return {w: self.rows[w] for w in wanted if w in self.rows}
+
+    async def create(self, rows: list[tuple[str, str, str, str, str]], *, auto_created: bool) -> None:
+        for t, p, e, x, c in rows:
+            self.rows.setdefault((t, p, e, x), c)
+
+
+class FakeBodies:
+    def __init__(self, objects: dict[str, bytes] | None = None) -> None:
+        self.objects = objects or {}
+        self.reads = 0
+
+    async def get_range(self, key: str, offset: int, length: int) -> bytes:
+        self.reads += 1
+        return self.objects[key][offset:offset + length]

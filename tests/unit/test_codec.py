@@ -1,0 +1,54 @@
+"""Single-object encoding pinned to bytes; every schema parses; models and schemas agree."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import fastavro
+import pytest
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from ingest.avro import DecodeError, codec, crc64_avro
+from ingest.canonical.commands import COMMAND_TYPES
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def test_crc64_matches_an_independent_implementation() -> None:
+    for name, raw in codec().raw.items():
+        canonical = to_parsing_canonical_form(fastavro.parse_schema(raw))
+        assert crc64_avro(canonical.encode()).to_bytes(8, "little").hex() == fingerprint(canonical, "CRC-64-AVRO")
+        assert codec().fingerprint(name).hex() == fingerprint(canonical, "CRC-64-AVRO")
+
+
+def test_given_fixed_record_when_encoded_then_exact_bytes() -> None:
+    record = {"failureId": "f-1", "class": "auth", "stage": "receiver", "reasonCode": "stale_timestamp",
+              "message": "timestamp too old", "occurredAt": datetime(2026, 1, 14, 10, 15, tzinfo=timezone.utc)}
+    data = codec().encode("FailureRecord", record)
+    assert data[:2] == b"\xc3\x01"
+    assert data[2:10] == codec().fingerprint("FailureRecord")
+    body = data[10:]
+    # strings are zig-zag length-prefixed UTF-8; nulls are union branch 0; the timestamp is zig-zag varint
+    # micros: 1768385700 s × 10**6 × 2 = 80c4cb97cc95a406
+    assert body.hex() == (
+        "0666" "2d31" "0861757468" "107265636569766572" "1e7374616c655f74696d657374616d70"
+        "2274696d657374616d7020746f6f206f6c64" "00" "00" "00" "80c4cb97cc95a406" "00" "00" "00" "00" "00" "00"
+        "00" "00")
+    assert codec().decode(data)[1]["occurredAt"] == record["occurredAt"]
+
+
+def test_given_garbage_when_decoded_then_decode_error() -> None:
+    for data in (b"", b"{}", b"\xc3\x01" + b"\x00" * 8, b"\xc3\x01" + codec().fingerprint("RawReceived") + b"\xff"):
+        with pytest.raises(DecodeError):
+            codec().decode(data)
+
+
+def test_every_command_model_agrees_with_its_schema() -> None:
+    for name, cls in COMMAND_TYPES.items():
+        schema = json.loads((SCHEMAS / "commands" / f"{name}.avsc").read_text())
+        fields = [f["name"] for f in schema["fields"]]
+        model_fields = [f.alias or k for k, f in cls.model_fields.items()]
+        assert set(fields) == set(model_fields) | {"commandType"}, name
+        event = json.loads((SCHEMAS / "events" / f"{cls.event_type}.avsc").read_text())
+        assert [f["name"] for f in event["fields"]] == ["eventId", "eventType", *fields]
