@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+
+# a developer's `pos-ingest up` leaves .run/stack.env behind: tests never read it
+os.environ["POS_INGEST_STACK_ENV"] = "/nonexistent"
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

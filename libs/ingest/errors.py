@@ -83,6 +83,13 @@ class OutOfSequence(Fatal):
     default_reason = "out_of_sequence"
 
 
+class RawBodyMissing(Fatal):
+    """The raw log row points at bytes object storage does not have (deleted by retention, or lost)."""
+
+    failure_class = "processing"
+    default_reason = "raw_body_missing"
+
+
 class PoisonMessage(Fatal):
     """An internal-topic record that cannot be decoded."""
 

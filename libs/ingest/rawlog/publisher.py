@@ -19,7 +19,7 @@ from ingest import topics
 from ingest.avro import codec
 from ingest.db.pool import PG_OUTAGE
 from ingest.db.repositories import RawRow
-from ingest.errors import DependencyUnavailable
+from ingest.errors import DependencyUnavailable, RawBodyMissing
 from ingest.observability import metrics
 from ingest.rawlog.s3 import S3Store
 from ingest.rawlog.writer import DurableRaw
@@ -194,7 +194,12 @@ class Sweeper:
         count = 0
         for record in rows:
             row = RawRow.from_record(record)
-            body = await read_body(self._store, row) if row.size <= self._pub.inline_max else None
+            try:
+                body = await read_body(self._store, row) if row.size <= self._pub.inline_max else None
+            except RawBodyMissing:
+                # published without the inline body: the stage reading it records the loss as a failure
+                log.error("raw %s: segment %s is missing from object storage", row.raw_id, row.segment_key)
+                body = None
             if self._pub.publish(from_row(row, body, inline_max=self._pub.inline_max)):
                 count += 1
         if count:

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ingest.errors import DependencyUnavailable
+from ingest.errors import DependencyUnavailable, RawBodyMissing
 from ingest.settings import CommonSettings
 
 
@@ -30,7 +30,11 @@ class S3Store:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-        except (BotoCoreError, ClientError, OSError) as exc:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
+                raise RawBodyMissing(f"object storage has no such object: {str(exc)[:200]}") from exc
+            raise DependencyUnavailable(f"object storage unavailable: {str(exc)[:200]}") from exc
+        except (BotoCoreError, OSError) as exc:
             raise DependencyUnavailable(f"object storage unavailable: {type(exc).__name__}: {str(exc)[:200]}") \
                 from exc
 
@@ -55,6 +59,15 @@ class S3Store:
         data: bytes = await self._run(resp["Body"].read)
         return data
 
+    async def put_lifecycle(self, rules: list[dict[str, Any]]) -> None:
+        """Retention: let the bucket expire what the metadata no longer points to."""
+        await self._run(self._client.put_bucket_lifecycle_configuration, Bucket=self.bucket,
+                        LifecycleConfiguration={"Rules": rules})
+
+    async def get_lifecycle(self) -> list[dict[str, Any]]:
+        resp = await self._run(self._client.get_bucket_lifecycle_configuration, Bucket=self.bucket)
+        return list(resp.get("Rules", []))
+
     async def get(self, key: str) -> bytes:
         resp = await self._run(self._client.get_object, Bucket=self.bucket, Key=key)
         data: bytes = await self._run(resp["Body"].read)
@@ -68,6 +81,11 @@ class S3Store:
             if not chunk:
                 break
             yield chunk
+
+    async def open_body(self, key: str) -> Any:
+        """The object's streaming body for blocking reads off the event loop (a parser thread; the feeds stage)."""
+        resp = await self._run(self._client.get_object, Bucket=self.bucket, Key=key)
+        return resp["Body"]
 
     async def ping(self) -> None:
         await self._run(self._client.head_bucket, Bucket=self.bucket)
