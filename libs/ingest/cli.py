@@ -143,18 +143,49 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return 2
             options = json.loads(args.options) if args.options else {}
-            await repositories.add_source_secret(pool, SecretBox(s.secrets_key.get_secret_value()
-                                                                 if s.secrets_key else None),
-                                                 args.tenant, args.provider, args.secret, options=options)
-            await repositories.audit(pool, "cli", "source.secret.add", tenant_id=args.tenant, target=args.provider)
+            if args.tolerance_s is not None:
+                options["tolerance_seconds"] = args.tolerance_s
+            if args.secret is not None:
+                await repositories.add_source_secret(pool, SecretBox(s.secrets_key.get_secret_value()
+                                                                     if s.secrets_key else None),
+                                                     args.tenant, args.provider, args.secret, options=options)
+                await repositories.audit(pool, "cli", "source.secret.add", tenant_id=args.tenant,
+                                         target=args.provider)
+            cidrs = None if args.allow_cidr is None else [c for c in args.allow_cidr if c]
+            if cidrs is not None or args.rate_limit is not None or (options and args.secret is None):
+                await repositories.configure_source(pool, args.tenant, args.provider, ip_allowlist=cidrs,
+                                                    rate_limit_per_s=args.rate_limit, options=options)
+                await repositories.audit(pool, "cli", "source.configure", tenant_id=args.tenant,
+                                         target=args.provider, details={"ipAllowlist": cidrs,
+                                                                        "rateLimitPerS": args.rate_limit,
+                                                                        "options": options})
             return 0
         finally:
             await pool.close()
 
+    import ipaddress
+
+    if args.secret is None and args.allow_cidr is None and args.rate_limit is None and args.tolerance_s is None \
+            and not args.options:
+        print("nothing to do: give --secret and/or --allow-cidr/--rate-limit/--tolerance-s/--options",
+              file=sys.stderr)
+        return 2
+    try:
+        for cidr in args.allow_cidr or []:
+            if cidr:
+                ipaddress.ip_network(cidr, strict=False)
+    except ValueError as exc:
+        print(f"--allow-cidr: {exc}", file=sys.stderr)
+        return 2
+    if args.rate_limit is not None and args.rate_limit < 0:
+        print("--rate-limit: requests per second, 0 to remove the limit", file=sys.stderr)
+        return 2
     rc = _run(go())
-    if rc == 0:
+    if rc == 0 and args.secret is not None:
         print(f"source {args.tenant}/{args.provider} has a new active secret (the previous one stays valid "
               "until the next rotation)")
+    elif rc == 0:
+        print(f"source {args.tenant}/{args.provider} configured")
     return int(rc)
 
 
@@ -345,7 +376,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     s = _settings()
     if args.keys_cmd == "issue":
         expires = datetime.now(timezone.utc) + _duration(args.expires_in) if args.expires_in else None
-        issued = _run(apikeys.issue(s, args.tenant, expires_at=expires, name=args.name or "", actor="cli"))
+        issued = _run(apikeys.issue(s, args.tenant, expires_at=expires, name=args.name or "", actor="cli",
+                                    rate_limit_per_s=args.rate_limit))
         if issued is None:
             print(f"unknown tenant {args.tenant!r}", file=sys.stderr)
             return 2
@@ -410,8 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     sa = ssub.add_parser("add", help="add a webhook secret/token for a provider (rotation keeps the previous one)")
     sa.add_argument("tenant")
     sa.add_argument("provider")
-    sa.add_argument("--secret", required=True)
+    sa.add_argument("--secret", help="a new active secret (the previous one stays valid: rotation)")
     sa.add_argument("--options", help="JSON object of non-secret source options")
+    sa.add_argument("--allow-cidr", action="append",
+                    help="accept this source only from these networks (repeatable; '' clears the allowlist)")
+    sa.add_argument("--rate-limit", type=int, help="requests per second for this source (0 = no limit)")
+    sa.add_argument("--tolerance-s", type=int, help="signature timestamp tolerance in seconds, both directions")
     sa.set_defaults(fn=cmd_sources_add)
 
     keys = sub.add_parser("keys", help="partner API keys")
@@ -420,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("tenant")
     ki.add_argument("--expires-in", help="e.g. 30d, 12h")
     ki.add_argument("--name")
+    ki.add_argument("--rate-limit", type=int, help="requests per second for this key (default: the receiver's)")
     kr = ksub.add_parser("revoke")
     kr.add_argument("key_id")
     kl = ksub.add_parser("list")

@@ -51,6 +51,9 @@ class ReceiverSettings(CommonSettings):
     retry_after_s: int = 5
     signature_tolerance_s: int = 300
     trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is honoured
+    max_json_depth: int = 64  # deeper JSON bodies are refused (400) before they are stored
+    partner_rate_limit_per_s: int = 20  # per API key, unless the key has its own limit
+    idempotency_retention_h: int = 24  # how long an Idempotency-Key answers with its first response
 
 
 class StageSettings(CommonSettings):

@@ -14,15 +14,19 @@ from ingest.rawlog.publisher import RawPublisher, Sweeper
 from ingest.rawlog.s3 import S3Store
 from ingest.rawlog.writer import RawLogWriter
 from ingest.settings import ReceiverSettings
+from services.receiver import imports
 from services.receiver.handlers import Receiver, receive, resolve_route
 from services.receiver.http import metrics_middleware
+from services.receiver.partner import add_routes as add_partner_routes
+from services.receiver.security import PARSER_FIELD_LIMIT, AuthFailureLog, header_limit_middleware
 
 log = logging.getLogger(__name__)
 RECEIVER = web.AppKey("receiver", Receiver)
 
 
 async def create_app(settings: ReceiverSettings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[metrics_middleware("receiver")])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[metrics_middleware("receiver"),
+                                                                                 header_limit_middleware()])
     pool = await create_pool(settings.dsn, max_size=8)
     store = S3Store(settings)
     publisher = RawPublisher(settings)
@@ -32,6 +36,7 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
                       grace_s=settings.sweeper_grace_s)
     rx = Receiver(settings=settings, pool=pool, writer=writer, publisher=publisher,
                   box=SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None))
+    auth_log = rx.auth_log = AuthFailureLog(pool, publisher.publish_failure)
     app[RECEIVER] = rx
     ready_cache: dict[str, float | bool] = {"at": 0.0, "ok": False}
 
@@ -42,10 +47,12 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
             log.warning("bucket check failed at start: %s", exc.message)
         await writer.start()
         await sweeper.start()
+        auth_log.start()
 
     async def on_cleanup(app: web.Application) -> None:
         await writer.stop()
         await sweeper.stop()
+        await auth_log.stop()
         await asyncio.get_running_loop().run_in_executor(None, publisher.close)
         await sweeper.mark_once()
         await pool.close()
@@ -78,7 +85,9 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
         ok = bool(ready_cache["ok"])
         return web.json_response({"ready": ok}, status=200 if ok else 503)
 
+    imports.register(app, rx, store)  # before the generic route, so the streamed import wins
     app.router.add_post("/v1/integrations/{kind:pos|erp|seller|partner}/{provider}/{tail:.+}", webhook)
+    add_partner_routes(app, rx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
@@ -88,7 +97,9 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
 async def main() -> None:
     settings = ReceiverSettings()
     app = await create_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=True)
+    # parser limits above the header_limit_middleware's, so an oversized header gets the error envelope
+    runner = web.AppRunner(app, access_log=None, handle_signals=True, max_field_size=PARSER_FIELD_LIMIT,
+                           max_line_size=PARSER_FIELD_LIMIT)
     await runner.setup()
     await web.TCPSite(runner, settings.receiver_host, settings.receiver_port, backlog=1024).start()
     log.info("receiver listening on %s:%d", settings.receiver_host, settings.receiver_port)

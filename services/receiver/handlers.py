@@ -20,6 +20,16 @@ from ingest.rawlog.publisher import RawPublisher
 from ingest.rawlog.writer import PendingRaw, RawLogWriter
 from ingest.settings import ReceiverSettings
 from services.receiver.http import error, redact_headers, tenant_of
+from services.receiver.security import (
+    AuthFailure,
+    AuthFailureLog,
+    RateLimiter,
+    client_address,
+    ip_allowed,
+    json_body_problem,
+    parse_networks,
+    too_many,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,22 @@ class Receiver:
     box: SecretBox
     tenants: TtlCache = field(default_factory=lambda: TtlCache(5.0))
     sources: TtlCache = field(default_factory=lambda: TtlCache(5.0))
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    auth_log: AuthFailureLog | None = None
+
+    def __post_init__(self) -> None:
+        self.trusted = parse_networks(self.settings.trusted_proxies)
+
+    def client(self, request: web.Request) -> str | None:
+        """The client's address (``X-Forwarded-For`` believed only from TRUSTED_PROXIES)."""
+        address = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.trusted)
+        return str(address) if address is not None else None
+
+    def auth_failed(self, failure: AuthFailure, exc: Exception | None = None) -> None:
+        log.info("auth failed", extra={"tenant": failure.tenant_id, "actor": failure.actor,
+                                       "reason": failure.reason, "remote": failure.remote_addr})
+        if self.auth_log is not None:
+            self.auth_log.record(failure, exc)
 
     async def tenant_known(self, tenant: str) -> bool:
         hit, known = self.tenants.get(tenant)
@@ -78,11 +104,17 @@ class Receiver:
         options = {"tolerance_seconds": self.settings.signature_tolerance_s, **(source.options if source else {})}
         return adapter_class(provider)(source.secrets if source else [], options=options)
 
-    def record_auth_failure(self, tenant: str, provider: str, route: str, exc: InvalidSignature) -> None:
-        """An ``auth`` failure record, without the body (it was never trusted, so never stored)."""
-        rec = failure_record(None, Failure(exc, details={"route": route}), stage="receiver", index=0, origin=None,
-                             raw={"tenantId": tenant, "provider": provider})
-        self.publisher.publish_failure(rec)
+    def record_auth_failure(self, tenant: str, provider: str, route: str, exc: InvalidSignature,
+                            remote_addr: str | None = None) -> None:
+        """An ``auth`` failure (audit row + failure record, throttled), without the body (never trusted, so
+        never stored)."""
+        if self.auth_log is None:
+            rec = failure_record(None, Failure(exc, details={"route": route}), stage="receiver", index=0,
+                                 origin=None, raw={"tenantId": tenant, "provider": provider})
+            self.publisher.publish_failure(rec)
+            return
+        self.auth_failed(AuthFailure(f"webhook:{provider}", exc.reason_code, tenant, route, remote_addr,
+                                     provider=provider), exc)
 
 
 def _tenant_or_404(request: web.Request, settings: ReceiverSettings) -> str | web.Response:
@@ -117,26 +149,41 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
     if media and not (media in ACCEPTED_TYPES or media.endswith("+json")):
         return error(415, "unsupported media type", f"{media} is not accepted here")
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return error(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
-    adapter = adapter_class(provider)()
-    pre = adapter.preflight(family, request.headers, body)
-    if pre is not None and not pre.enter_pipeline:
-        return _reply(pre)
-    try:
         source = await rx.source(tenant, provider)
     except PG_OUTAGE:
         return error(503, "database unavailable", "retry later",
                      headers={"Retry-After": str(settings.retry_after_s)})
+    remote = rx.client(request)
+    # before the body is read: a refused sender costs us no bandwidth and no memory
+    if source is not None and not ip_allowed(remote, parse_networks(source.ip_allowlist)):
+        rx.record_auth_failure(tenant, provider, request.path,
+                               InvalidSignature(f"{remote} is not in the source's allowlist",
+                                                reason_code="ip_not_allowed"), remote)
+        return error(401, *UNAUTHORIZED)
+    if source is not None and source.rate_limit_per_s:
+        wait = rx.limiter.take(("source", source.source_id), float(source.rate_limit_per_s))
+        if wait:
+            return too_many(wait, "source")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
+    # the adapter carries the source's secrets and options: verification and some vendors' replies need them
+    adapter = rx.adapter(provider, source)
+    pre = adapter.preflight(family, request.headers, body)
+    if pre is not None and not pre.enter_pipeline:
+        return _reply(pre)
     try:
         if source is None:
             raise InvalidSignature(f"no {provider} source configured for {tenant}", reason_code="no_source")
-        rx.adapter(provider, source).verify_signature(request.headers, body)
+        adapter.verify_signature(request.headers, body)
     except InvalidSignature as exc:
-        log.info("auth failed", extra={"tenant": tenant, "provider": provider, "reason": exc.reason_code})
-        rx.record_auth_failure(tenant, provider, request.path, exc)
+        rx.record_auth_failure(tenant, provider, request.path, exc, remote)
         return error(401, *UNAUTHORIZED)
+    if media == "application/json" or media.endswith("+json"):
+        problem = json_body_problem(body, settings.max_json_depth)
+        if problem is not None:
+            return error(400, "invalid JSON", problem)
     pending = PendingRaw(tenant_id=tenant, provider=provider, kind=kind, family=family, route=request.path,
                          content_type=content_type, headers=redact_headers(request.headers), body=body,
                          received_at=datetime.now(timezone.utc))

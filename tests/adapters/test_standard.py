@@ -351,8 +351,19 @@ class TestAdapter:
             ("B-2", None),
         ]
         assert adapter.declared_mappings(adapter.parse(_delivery("outlets.sync", body))) == [
+            (MappingKey("merchant", TENANT), None),
             (MappingKey("store", "A-1"), None),
             (MappingKey("store", "B-2"), None),
+        ]
+        busy = adapter.parse(_delivery("outlets.busy", {"busy": False}, route="/api/v1/outlets/A-1/busy"))
+        # a status call refers to an outlet, it does not declare one
+        assert adapter.declared_mappings(busy) == [(MappingKey("merchant", TENANT), None)]
+        products = {"outletIds": ["A-1"], "products": [{"id": "P-1", "name": "p", "variants": [{"id": "V-1"}]}]}
+        assert adapter.declared_mappings(adapter.parse(_delivery("products.sync", products))) == [
+            (MappingKey("merchant", TENANT), None),
+            (MappingKey("store", "A-1"), None),
+            (MappingKey("item", "P-1"), None),
+            (MappingKey("variant", "V-1"), None),
         ]
         assert (
             store_mappings(

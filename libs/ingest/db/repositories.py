@@ -52,6 +52,20 @@ async def add_source_secret(conn: asyncpg.Pool, box: SecretBox, tenant_id: str, 
         return int(source_id)
 
 
+async def configure_source(conn: asyncpg.Pool, tenant_id: str, provider: str, *,
+                           ip_allowlist: list[str] | None = None, rate_limit_per_s: int | None = None,
+                           options: dict[str, Any] | None = None) -> int:
+    """Create the source if needed and set what is given: the CIDR allowlist (an empty list clears it), the
+    rate limit (0 clears it), options merged into the existing ones."""
+    return int(await conn.fetchval(
+        "INSERT INTO sources (tenant_id, provider, options, ip_allowlist, rate_limit_per_s) "
+        "VALUES ($1, $2, $3::jsonb, COALESCE($4::cidr[], '{}'), NULLIF($5, 0)) "
+        "ON CONFLICT (tenant_id, provider) DO UPDATE SET options = sources.options || EXCLUDED.options, "
+        "ip_allowlist = COALESCE($4::cidr[], sources.ip_allowlist), "
+        "rate_limit_per_s = CASE WHEN $5::int IS NULL THEN sources.rate_limit_per_s ELSE NULLIF($5, 0) END "
+        "RETURNING source_id", tenant_id, provider, json.dumps(options or {}), ip_allowlist, rate_limit_per_s))
+
+
 @dataclass(frozen=True)
 class Source:
     source_id: int

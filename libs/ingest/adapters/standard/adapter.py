@@ -112,9 +112,27 @@ class StandardAdapter(ProviderAdapter[StandardSource]):
         return translate.keys(source.request, source.path_id, source.merchant)
 
     def declared_mappings(self, source: StandardSource) -> list[tuple[MappingKey, str | None]]:
-        """The resolver's hook for ``store_mappings``: an outlet sync declares the stores it names."""
-        return [(MappingKey("store", external_id), proposed)
-                for external_id, proposed in store_mappings(source)]
+        """What the partner's own requests register, whatever the tenant's ``auto_create_items``: the partner's
+        outlets and products *are* its catalogue, so there is nothing to map them to.
+
+        - every request: its merchant (the tenant, or the ``merchantId`` the partner names);
+        - ``outlets.sync``: the stores it lists (``store_mappings``);
+        - ``products.sync``: the stores in ``outletIds``, and every product (``item``) and variant it lists.
+
+        Status, busy and order-status calls only *refer* to an outlet: one never declared by a sync fails as
+        ``mapping``/``unmapped_reference`` (visible in ``GET /api/v1/operations/{rawId}``), so a typo in a URL
+        never creates a phantom store. All ids are None: the resolver uses deterministic ids and never
+        overwrites an existing mapping.
+        """
+        declared: list[MappingKey] = [MappingKey("merchant", source.merchant)]
+        declared += [MappingKey("store", external_id) for external_id, _ in store_mappings(source)]
+        request = source.request
+        if isinstance(request, payloads.ProductsSyncRequest):
+            declared += [MappingKey("store", outlet) for outlet in request.outlet_ids]
+            for product in request.products:
+                declared.append(MappingKey("item", product.id))
+                declared += [MappingKey("variant", v.id) for v in product.variants]
+        return [(key, None) for key in declared]
 
     def to_canonical_commands(self, source: StandardSource, mapping_context: MappingContext
                               ) -> list[CommandBase]:
