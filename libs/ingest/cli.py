@@ -393,6 +393,63 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_poll(args: argparse.Namespace) -> int:
+    """``poll add`` / ``poll list`` / ``poll run``: the poller's per-source schedules (docs/poller.md)."""
+    from ingest.crypto import SecretBox
+    from ingest.db import repositories
+    from ingest.db.pool import create_pool
+    from services.poller import app as poller
+    from services.poller.auth import CredentialError
+    from services.poller.handler import PlanError, parse_every
+    from services.poller.settings import PollerSettings
+
+    s = PollerSettings()
+
+    async def go() -> int:
+        pool = await create_pool(s.dsn, max_size=2)
+        try:
+            if args.poll_cmd == "list":
+                rows = await pool.fetch("SELECT * FROM poll_sources WHERE ($1::text IS NULL OR tenant_id = $1) "
+                                        "ORDER BY tenant_id, provider", args.tenant)
+                for row in poller.describe([dict(r) for r in rows]):
+                    print(_dumps(row))
+                return 0
+            if not await repositories.tenant_exists(pool, args.tenant):
+                print(f"unknown tenant {args.tenant!r}", file=sys.stderr)
+                return 2
+            if args.poll_cmd == "add":
+                raw = sys.stdin.read() if args.credentials == "-" else args.credentials
+                try:
+                    creds = json.loads(raw or "{}")
+                    options = json.loads(args.options) if args.options else {}
+                    poll_id = await poller.register(
+                        pool, SecretBox(s.secrets_key.get_secret_value() if s.secrets_key else None),
+                        tenant=args.tenant, provider=args.provider, base_url=args.base_url, auth_kind=args.auth,
+                        credentials=creds, interval_s=parse_every(args.every), options=options)
+                except (ValueError, CredentialError, PlanError) as exc:
+                    print(f"poll add refused: {exc}", file=sys.stderr)
+                    return 2
+                await repositories.audit(pool, "cli", "poll.add", tenant_id=args.tenant, target=args.provider)
+                print(f"poll source {poll_id}: {args.provider} for {args.tenant} every {args.every}, due now")
+                return 0
+            p = await poller.build(s)
+            await p.start()
+            try:
+                result = await p.run_now(args.tenant, args.provider)
+            finally:
+                await p.close()
+            if result is None:
+                print(f"no poll source {args.provider} for {args.tenant} (or it is being pulled)", file=sys.stderr)
+                return 2
+            print(_dumps({"status": result.status, "requests": result.requests, "rawIds": result.documents,
+                          "error": result.error}))
+            return 0 if result.status == "ok" else 1
+        finally:
+            await pool.close()
+
+    return int(_run(go()))
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from ingest.supervisor import up
 
@@ -508,6 +565,30 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--until")
     rp.add_argument("--include-resolved", action="store_true")
     rp.set_defaults(fn=cmd_replay)
+
+    poll = sub.add_parser("poll", help="the poller's pull schedules (docs/poller.md)")
+    psub = poll.add_subparsers(dest="poll_cmd", required=True)
+    pa = psub.add_parser("add", help="add or replace a pull schedule for a tenant's provider")
+    pa.add_argument("tenant")
+    pa.add_argument("provider")
+    pa.add_argument("--base-url", required=True)
+    pa.add_argument("--auth", required=True, help="oauth2_client_credentials | oauth2_refresh | oauth2_password | "
+                    "api_authentication | bearer | api_key | vinculum | none")
+    pa.add_argument("--credentials", default="-", help="JSON object of the auth kind's fields, or - for stdin")
+    pa.add_argument("--every", default="5m", help="interval, e.g. 30s, 5m, 1h")
+    pa.add_argument("--options", help="JSON object: locations, endpoints, facilities, token_url, …")
+    pl = psub.add_parser("list", help="schedules and their last status (no credentials)")
+    pl.add_argument("--tenant")
+    pr = psub.add_parser("run", help="pull one source now")
+    pr.add_argument("tenant")
+    pr.add_argument("provider")
+    for sp in (pa, pl, pr):
+        sp.set_defaults(fn=cmd_poll)
+
+    views = sub.add_parser("views", help="the Redis views (availability, store status, catalog)")
+    vsub = views.add_subparsers(dest="views_cmd", required=True)
+    vsub.add_parser("rebuild", help="start an empty generation; the views service re-reads every topic into it"
+                    ).set_defaults(fn=cmd_views_rebuild)
 
     lg = sub.add_parser("ledger", help="check that every acknowledged payload is accounted for")
     lg.add_argument("--since")

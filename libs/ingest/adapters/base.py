@@ -75,6 +75,11 @@ class RawDelivery:
     def sha256(self) -> str:
         return hashlib.sha256(self.body).hexdigest()
 
+    @property
+    def pulled(self) -> bool:
+        """Fetched by the poller (route ``pull`` or ``pull:<endpoint>``), not pushed to the receiver."""
+        return self.route == "pull" or self.route.startswith("pull:")
+
 
 class SourceEvent(BaseModel):
     """What ``parse`` returns: the vendor payload, typed, with the classification stages need."""

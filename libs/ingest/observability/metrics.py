@@ -31,3 +31,6 @@ DLQ_WRITE_ERRORS = Counter("pos_ingest_dlq_write_errors_total", "Failure records
 REPLAY_JOBS = Gauge("pos_ingest_replay_jobs", "Replay jobs by state", ["state"])
 REPLAYED = Counter("pos_ingest_replayed_total", "Raw payloads republished by replay")
 VIEWS_APPLIED = Counter("pos_ingest_views_applied_total", "Events applied to the Redis views", ["topic"])
+POLL_RUNS = Counter("pos_ingest_poll_runs_total", "Poller runs by outcome", ["provider", "status"])
+POLL_DOCUMENTS = Counter("pos_ingest_poll_documents_total", "Pulled documents appended to the raw log",
+                         ["provider"])

@@ -54,7 +54,7 @@ class AtlasAdapter(ProviderAdapter[AtlasSource]):
     def parse(self, raw: RawDelivery) -> AtlasSource:
         data = load_json(raw.body)
         try:
-            if raw.route == "pull" or (isinstance(data, dict) and "sections" in data):
+            if raw.pulled or (isinstance(data, dict) and "sections" in data):
                 menu = p.MenuDetail.model_validate(data)
                 stamp = menu.updated_at
                 return AtlasSource(event_type="menu.detail", event_id=f"menu:{menu.id}:{stamp}", payload=data,

@@ -61,7 +61,7 @@ class LightspeedAdapter(ProviderAdapter[LightspeedSource]):
         data = load_json(raw.body)
         if not isinstance(data, dict):
             raise UnparseablePayload("K-Series notifications are JSON objects")
-        pulled = raw.route == "pull" or "menuEntryGroups" in data
+        pulled = raw.pulled or "menuEntryGroups" in data
         kind = "menu.load" if pulled else str(data.get("type"))
         if kind not in _MODELS:
             # PAYMENT notifications and anything new: acknowledged, not translated

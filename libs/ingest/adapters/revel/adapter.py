@@ -52,7 +52,7 @@ class RevelAdapter(ProviderAdapter[RevelSource]):
     def parse(self, raw: RawDelivery) -> RevelSource:
         data = load_json(raw.body)
         headers = raw.headers
-        event_type = "product.list" if raw.route == "pull" or (isinstance(data, dict) and "objects" in data) \
+        event_type = "product.list" if raw.pulled or (isinstance(data, dict) and "objects" in data) \
             else headers.get("X-Revel-Event-Type")
         if event_type != "product.list" and event_type not in _MODELS:
             raise UnsupportedEvent(f"Revel event {event_type!r} is not translated")
