@@ -21,7 +21,7 @@ from ingest.devstack import Embedded, start_broker, start_s3, wait_port
 
 #: metrics ports of the processes without an HTTP API of their own (METRICS_PORT_BASE shifts them)
 METRICS_OFFSETS = {"dedupe": 0, "mapper": 1, "transformer": 2, "validator": 3, "command-writer": 4,
-                   "failure-recorder": 5, "poller": 6}
+                   "failure-recorder": 5, "poller": 6, "feeds": 7}
 
 
 def _log(msg: str) -> None:

@@ -8,6 +8,7 @@ import yaml
 
 RAW = "integration.raw"
 DEDUPED = "integration.deduped"
+IMPORTS = "integration.imports"  # deduped bulk feed imports (family import), for the feeds stage
 MAPPED = "integration.mapped"
 TRANSFORMED = "integration.transformed"
 VALIDATED = "integration.validated"

@@ -27,6 +27,14 @@ def delivery_key(record: dict[str, Any]) -> str:
     return f"raw:{record['rawId']}" + (f"#replay:{replay}" if replay else "")
 
 
+def import_key(inp: Input) -> str:
+    """A feed upload is a snapshot: the same file sent again still counts (it may restore deactivated items),
+    so only an explicit ``Idempotency-Key`` header makes two uploads one."""
+    headers = {k.lower(): v for k, v in (inp.record.get("headers") or {}).items()}
+    own = headers.get("idempotency-key")
+    return f"{inp.provider}:import:" + (f"key:{own}" if own else f"raw:{inp.raw_id}")
+
+
 async def handle(inputs: list[Input], *, claims: ClaimStore, bodies: BodyLoader) -> list[Result]:
     results: list[Result | None] = [None] * len(inputs)
     # a rawId already claimed from another input offset was republished (the sweeper after a crash, or a
@@ -41,7 +49,10 @@ async def handle(inputs: list[Input], *, claims: ClaimStore, bodies: BodyLoader)
         else:
             results[n] = Result(label="redelivered")
     index = {id(inp): n for n, inp in enumerate(inputs)}
-    keyed: list[tuple[int, str]] = []
+    # a bulk import is never loaded here (it may be gigabytes): its key is its own, see import_key
+    keyed: list[tuple[int, str]] = [(index[id(i)], dedupe_key(i.record, import_key(i))) for i in fresh
+                                    if i.record.get("family") == "import"]
+    fresh = [i for i in fresh if i.record.get("family") != "import"]
     for inp, d in zip(fresh, await deliveries(fresh, bodies)):
         n = index[id(inp)]
         try:
@@ -68,7 +79,8 @@ async def handle(inputs: list[Input], *, claims: ClaimStore, bodies: BodyLoader)
             ours, first_raw = False, inputs[first_in_batch[key]].raw_id or ""
         if ours or first_raw == inp.raw_id:
             record = {**inp.record, "dedupeKey": key}
-            results[n] = Result(outputs=[Output(topics.DEDUPED, inp.key or "", codec().encode("Deduped", record),
+            topic = topics.IMPORTS if record.get("family") == "import" else topics.DEDUPED
+            results[n] = Result(outputs=[Output(topic, inp.key or "", codec().encode("Deduped", record),
                                                 forward_headers(inp, "Deduped"))])
         else:
             results[n] = Result.fail(DuplicateDelivery(f"already accepted as raw {first_raw}"),

@@ -1,0 +1,278 @@
+"""The feed worker: one leased import at a time, streamed from S3, parsed and emitted batch by batch.
+
+Per batch of ``feed_batch_rows`` records: one mapping query (plus one auto-creation), ``translate_batch``,
+then one Kafka transaction holding the batch's ``Transformed`` chunks and row failures, then a PG checkpoint
+(rows done, counts, items seen). A crash between the transaction and the checkpoint re-emits that one batch
+on resume: its command ids are fixed per (rawId, row) so the command writer refuses them, and the feeds
+stage's own failure ids are fixed per (rawId, row, column), so nothing is stored twice.
+After the last row a complete primary import deactivates the items of the feed's previous snapshot it no
+longer carries, and becomes the snapshot.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from typing import Any
+
+import asyncpg
+from confluent_kafka import KafkaException, Producer
+
+from ingest import feeds
+from ingest.adapters.google_merchant.feed import FeedItem, iter_rows
+from ingest.canonical.commands import CommandBase
+from ingest.canonical.mapping import MappingContext, MappingKey, TenantSettings, auto_canonical_id
+from ingest.db.pool import PG_OUTAGE, outage
+from ingest.errors import DependencyUnavailable, Fatal, Retriable
+from ingest.kafka.results import Output
+from ingest.kafka.stage import classify
+from ingest.pipeline import tenant_to_map
+from ingest.rawlog.s3 import S3Store
+from services.feeds.settings import FeedsSettings
+from services.mapper.app import PostgresMappingRepository
+
+log = logging.getLogger(__name__)
+#: a file that stops part way cannot be a full snapshot: no deactivation after one of these
+INCOMPLETE_FILE = frozenset({"malformed_xml", "truncated"})
+
+
+class CountingChunks:
+    """Blocking reads of an S3 body in fixed chunks, counting the bytes handed to the parser."""
+
+    def __init__(self, body: Any, size: int) -> None:
+        self.body, self.size, self.read = body, size, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            chunk: bytes = self.body.read(self.size)
+            if not chunk:
+                return
+            self.read += len(chunk)
+            yield chunk
+
+
+class FeedWorker:
+    def __init__(self, settings: FeedsSettings, pool: asyncpg.Pool, store: S3Store,
+                 repo: PostgresMappingRepository) -> None:
+        self.settings, self.pool, self.store, self.repo = settings, pool, store, repo
+        self.owner = f"feeds-{settings.stage_instance_id or 'local'}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._parse = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-parse")
+        self._kafka = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-kafka")
+        self._producer = Producer({
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "transactional.id": f"{settings.topic_prefix}pos-ingest-feeds-worker-{self.owner}",
+            "transaction.timeout.ms": settings.transaction_timeout_ms, "enable.idempotence": True,
+            "linger.ms": 5, "compression.type": "lz4",
+        })
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self._io(self._producer.init_transactions, 30)
+        self._task = asyncio.create_task(self._loop(), name="feed-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._parse.shutdown(wait=False, cancel_futures=True)
+        self._kafka.shutdown(wait=False, cancel_futures=True)
+
+    async def _io(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._kafka, fn, *args)
+
+    # --- the loop -----------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                job = await feeds.claim(self.pool, self.owner, self.settings.feed_lease_s)
+            except PG_OUTAGE as exc:
+                log.warning("feed worker cannot reach PostgreSQL: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+                continue
+            if job is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.feed_poll_s)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            try:
+                await self.run(job)
+                backoff = 0.5
+            except Retriable as exc:
+                # the import stays leased to us and resumes from its checkpoint on the next claim
+                log.warning("import %s paused on a dependency, retrying in %.1fs: %s", job.raw_id, backoff,
+                            exc.message)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+            except Exception as exc:  # noqa: BLE001 — like run_stage: one bad file must not stop every import
+                await self._fail(job, exc)
+
+    async def _fail(self, job: feeds.FeedJob, exc: BaseException) -> None:
+        err = classify(exc)
+        if not isinstance(exc, Fatal):
+            log.exception("import %s failed unexpectedly", job.raw_id)
+        try:
+            await self._transact([feeds.failure_output(job, err, {"file": job.file}, "import")])
+            await feeds.fail(self.pool, job.raw_id, self.owner, f"{err.reason_code}: {err.message}")
+        except (DependencyUnavailable, KafkaException, *PG_OUTAGE) as again:
+            log.warning("could not record the failure of import %s yet: %s", job.raw_id, again)
+            await asyncio.sleep(1)
+
+    # --- one import -----------------------------------------------------------------------------
+    async def run(self, job: feeds.FeedJob) -> None:
+        try:
+            options = await feeds.source_options(self.pool, job.tenant_id, job.provider)
+        except PG_OUTAGE as exc:
+            raise outage(exc) from exc
+        tenant = (await self.repo.tenants({job.tenant_id})).get(job.tenant_id) or TenantSettings(job.tenant_id)
+        loop = asyncio.get_running_loop()
+        chunks = CountingChunks(await self.store.open_body(job.object_key), self.settings.feed_read_bytes)
+        items = iter_rows(chunks, file=job.file, filename=job.file, content_type=job.content_type)
+        rows_done = job.rows_done
+        if rows_done:
+            # resume: the records before the checkpoint were emitted already; parse past them only
+            await loop.run_in_executor(self._parse, _skip, items, rows_done)
+            log.info("import %s resumes after record %d", job.raw_id, rows_done)
+        incomplete = False
+        usable = False
+        while True:
+            batch: list[FeedItem] = await loop.run_in_executor(self._parse, _take, items,
+                                                               self.settings.feed_batch_rows)
+            if not batch:
+                break
+            ctx = await self._context(job, tenant, feeds.batch_keys(batch, options))
+            result = feeds.translate_batch(job, batch, ctx, options)
+            incomplete = incomplete or any(e.reason_code in INCOMPLETE_FILE for e in result.errors)
+            usable = usable or bool(result.commands)
+            outputs = self._chunks(job, result.commands, tenant)
+            outputs += [feeds.row_error_output(job, e) for e in result.errors]
+            outputs += [feeds.unmapped_output(job, row, missing) for row, missing in result.unmapped]
+            await self._transact(outputs)
+            rows_done += len(batch)
+            items_seen = [(x, i, n) for x, (i, n) in result.items.items()] if job.mode == "primary" else []
+            await self._pg(feeds.checkpoint(self.pool, job.raw_id, self.owner, self.settings.feed_lease_s,
+                                            rows_done=rows_done, bytes_read=chunks.read,
+                                            commands=len(result.commands),
+                                            failures=len(result.errors) + len(result.unmapped), items=items_seen))
+        await self._complete(job, tenant, options, rows_done, chunks.read, incomplete, usable)
+
+    async def _complete(self, job: feeds.FeedJob, tenant: TenantSettings, options: dict[str, Any], rows: int,
+                        bytes_read: int, incomplete: bool, usable: bool) -> None:
+        outputs: list[Output] = []
+        failures = deactivated = 0
+        snapshot = job.mode == "primary" and usable and not incomplete
+        note = None
+        if rows == 0 or not usable:
+            outputs.append(feeds.failure_output(job, feeds.InvalidRow(f"{job.file}: no usable product rows",
+                                                                      reason_code="empty_feed"),
+                                                {"file": job.file}, "empty"))
+            failures += 1
+        if snapshot:
+            total, missing = await self._pg(feeds.previous_snapshot_missing(self.pool, job))
+            ratio = float(options.get("maxDeleteRatio", feeds.MAX_DELETE_RATIO))
+            if missing and len(missing) > ratio * total:
+                snapshot = False
+                note = f"deactivation refused: {len(missing)} of {total} items missing (limit {ratio:.0%})"
+                outputs.append(feeds.failure_output(job, feeds.InvalidRow(f"{job.file}: {note}",
+                                                                          reason_code="deactivation_refused"),
+                                                    {"file": job.file, "missing": str(len(missing)),
+                                                     "previous": str(total)}, "deactivation"))
+                failures += 1
+            elif missing:
+                ids = [(x, i) for x, i, _ in missing]
+                ctx = MappingContext(job.tenant_id, job.provider, {MappingKey("item", x): i for x, i in ids}
+                                     | await self._optional_ids(job, tenant, options), tenant)
+                commands = feeds.deactivations(job, missing, ctx, options)
+                outputs += self._chunks(job, commands, tenant)
+                deactivated = len(commands)
+        elif job.mode == "primary" and incomplete:
+            note = "the file ended early: not a full snapshot, nothing deactivated"
+        await self._transact(outputs)
+        await self._pg(feeds.finish(self.pool, job, self.owner, rows_total=rows, bytes_read=bytes_read,
+                                    commands=deactivated, failures=failures, deactivated=deactivated,
+                                    snapshot=snapshot, error=note))
+        log.info("import %s done: %d records, %d deactivated", job.raw_id, rows, deactivated)
+
+    # --- helpers ----------------------------------------------------------------------------------
+    async def _pg(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except PG_OUTAGE as exc:
+            raise outage(exc) from exc
+
+    async def _optional_ids(self, job: feeds.FeedJob, tenant: TenantSettings, options: dict[str, Any]
+                            ) -> dict[MappingKey, str]:
+        keys = feeds.batch_keys([], options)
+        return dict((await self._context(job, tenant, keys)).ids) if keys else {}
+
+    async def _context(self, job: feeds.FeedJob, tenant: TenantSettings, keys: frozenset[MappingKey]
+                       ) -> MappingContext:
+        """The batch's keys in one query; auto-created where the tenant allows (as the mapper does)."""
+        wanted = sorted((job.tenant_id, job.provider, k.entity, k.external_id) for k in keys)
+        found = await self.repo.load(wanted)
+        if tenant.auto_create_items:
+            auto = [(*w, auto_canonical_id(job.tenant_id, job.provider, MappingKey(w[2], w[3])))  # type: ignore[arg-type]
+                    for w in wanted if w not in found]
+            if auto:
+                await self.repo.create(auto, auto_created=True)
+                found.update(await self.repo.load([row[:4] for row in auto]))
+        ids = {MappingKey(e, x): c for (_, _, e, x), c in found.items()}  # type: ignore[arg-type]
+        return MappingContext(job.tenant_id, job.provider, ids, tenant)
+
+    def _chunks(self, job: feeds.FeedJob, commands: list[CommandBase], tenant: TenantSettings) -> list[Output]:
+        size = self.settings.feed_chunk_commands
+        settings_map = tenant_to_map(tenant)
+        return [feeds.transformed_output(job, commands[i:i + size], settings_map)
+                for i in range(0, len(commands), size)]
+
+    async def _transact(self, outputs: list[Output]) -> None:
+        if not outputs:
+            return
+        try:
+            await self._io(self._produce_all, outputs)
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise
+            raise DependencyUnavailable(f"feed batch not committed: {exc}") from exc
+
+    def _produce_all(self, outputs: list[Output]) -> None:
+        p = self._producer
+        p.begin_transaction()
+        try:
+            for o in outputs:
+                while True:
+                    try:
+                        p.produce(self.settings.topic(o.topic), value=o.value, key=o.key.encode(),
+                                  headers=[(k, v.encode()) for k, v in o.headers.items()])
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+            p.commit_transaction(60)
+        except KafkaException:
+            try:
+                p.abort_transaction(30)
+            except KafkaException as exc:
+                log.warning("abort failed: %s", exc)
+            raise
+
+
+def _take(items: Iterator[FeedItem], n: int) -> list[FeedItem]:
+    return list(islice(items, n))
+
+
+def _skip(items: Iterator[FeedItem], n: int) -> None:
+    for _ in islice(items, n):
+        pass
+
