@@ -22,6 +22,7 @@ SERVICES: dict[str, str] = {
     "validator": "services.validator.app:main",
     "command-writer": "services.command_writer.app:main",
     "failure-recorder": "services.failure_recorder.app:main",
+    "feeds": "services.feeds.app:main",
     "support": "services.support.app:main",
     "poller": "services.poller.app:main",
     "views": "services.views.app:main",
@@ -456,6 +457,29 @@ def cmd_up(args: argparse.Namespace) -> int:
     return up(services=args.services.split(",") if args.services else None)
 
 
+def cmd_imports(args: argparse.Namespace) -> int:
+    """``imports show RAW_ID`` / ``imports list TENANT``: bulk feed progress (rows, failures, state)."""
+    from ingest import feeds
+    from ingest.db.pool import create_pool
+
+    async def go() -> Any:
+        pool = await create_pool(_settings().dsn, max_size=1)
+        try:
+            if args.imports_cmd == "show":
+                return await feeds.import_progress(pool, args.raw_id)
+            return await feeds.list_imports(pool, args.tenant, limit=args.limit)
+        finally:
+            await pool.close()
+
+    found = _run(go())
+    if found is None:
+        print(f"no import {args.raw_id}", file=sys.stderr)
+        return 1
+    for row in found if isinstance(found, list) else [found]:
+        print(_dumps(row))
+    return 0
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     from ingest.ledger import check
 
@@ -595,6 +619,16 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--until")
     lg.add_argument("--tenant")
     lg.set_defaults(fn=cmd_ledger)
+
+    imports = sub.add_parser("imports", help="bulk feed imports: progress, failures, state")
+    isub = imports.add_subparsers(dest="imports_cmd", required=True)
+    ish = isub.add_parser("show", help="one import's progress as JSON")
+    ish.add_argument("raw_id")
+    il = isub.add_parser("list", help="a tenant's imports, newest first (JSON lines)")
+    il.add_argument("tenant")
+    il.add_argument("--limit", type=int, default=50)
+    for sp in (ish, il):
+        sp.set_defaults(fn=cmd_imports)
     return p
 
 
