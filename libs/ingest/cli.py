@@ -490,6 +490,13 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 0 if report["balanced"] else 1
 
 
+def cmd_views_rebuild(args: argparse.Namespace) -> int:
+    from services.views.app import rebuild
+
+    print(_dumps(rebuild()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pos-ingest", description="pos-ingest: the integration hub for catalogs")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -608,6 +615,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("provider")
     for sp in (pa, pl, pr):
         sp.set_defaults(fn=cmd_poll)
+
+    views = sub.add_parser("views", help="the Redis views (availability, store status, catalog)")
+    vsub = views.add_subparsers(dest="views_cmd", required=True)
+    vsub.add_parser("rebuild", help="start an empty generation; the views service re-reads every topic into it"
+                    ).set_defaults(fn=cmd_views_rebuild)
 
     views = sub.add_parser("views", help="the Redis views (availability, store status, catalog)")
     vsub = views.add_subparsers(dest="views_cmd", required=True)

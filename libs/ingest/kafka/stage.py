@@ -74,6 +74,21 @@ def classify(exc: BaseException) -> IngestError:
     return err
 
 
+def consumer_config(settings: StageSettings, name: str, instance: str) -> dict[str, Any]:
+    """The group consumer every pipeline reader uses: read_committed, offsets committed by the reader."""
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": f"{settings.topic_prefix}pos-ingest-{name}",
+        "client.id": f"pos-ingest-{name}-{instance}",
+        "enable.auto.commit": False, "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed", "session.timeout.ms": settings.session_timeout_ms,
+        "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
+        # a dependency outage may block a reader for long; the group must not evict it meanwhile
+        "max.poll.interval.ms": 1800000, "enable.partition.eof": False,
+        "fetch.wait.max.ms": 20,
+    }
+
+
 class StageRunner:
     def __init__(self, spec: StageSpec, settings: StageSettings) -> None:
         self.spec = spec
@@ -81,16 +96,7 @@ class StageRunner:
         self.stage = spec.name
         self.input_topics = [settings.topic(t) for t in spec.extra.get("topics", [spec.input_topic])]
         instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"{settings.topic_prefix}pos-ingest-{spec.name}",
-            "client.id": f"pos-ingest-{spec.name}-{instance}",
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed", "session.timeout.ms": settings.session_timeout_ms,
-            "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
-            "max.poll.interval.ms": 1800000, "enable.partition.eof": False,
-            "fetch.wait.max.ms": 20,
-        })
+        self._consumer = Consumer(consumer_config(settings, spec.name, instance))
         self._producer = Producer({
             "bootstrap.servers": settings.kafka_bootstrap_servers,
             "transactional.id": f"{settings.topic_prefix}pos-ingest-{spec.name}-{instance}",
@@ -129,13 +135,7 @@ class StageRunner:
             self._io.shutdown(wait=False)
 
     def _transport_error(self, msg: Message) -> bool:
-        err = msg.error()
-        if err is None:
-            return False
-        if err.fatal():
-            raise KafkaException(err)
-        log.warning("consumer error on %s: %s", self.stage, err)
-        return True
+        return transport_error(msg, self.stage)
 
     def _decode(self, msgs: list[Message]) -> tuple[list[Input], list[tuple[Message, Result]]]:
         inputs, poison = [], []
@@ -239,10 +239,7 @@ class StageRunner:
     async def _commit(self, pairs: Sequence[tuple[Input | None, Message | None, Result]],
                       msgs: list[Message]) -> None:
         outputs = self._records(pairs)
-        offsets: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            offsets[(m.topic(), m.partition())] = max(offsets.get((m.topic(), m.partition()), -1), m.offset() + 1)
-        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        tps = next_offsets(msgs)
         attempt = 0
         while True:
             try:
@@ -293,14 +290,38 @@ class StageRunner:
 
     def _update_lag(self) -> None:
         self._last_lag = time.monotonic()
-        try:
-            for tp in self._consumer.assignment():
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=1, cached=False)
-                pos = self._consumer.position([tp])[0].offset
-                lag = max(0, high - (pos if pos >= 0 else low))
-                metrics.CONSUMER_LAG.labels(self.stage, tp.topic, str(tp.partition)).set(lag)
-        except KafkaException:
-            pass
+        record_lag(self._consumer, self.stage)
+
+
+def transport_error(msg: Message, stage: str) -> bool:
+    """True for an error event in place of a message (logged); a fatal client error is raised."""
+    err = msg.error()
+    if err is None:
+        return False
+    if err.fatal():
+        raise KafkaException(err)
+    log.warning("consumer error on %s: %s", stage, err)
+    return True
+
+
+def record_lag(consumer: Consumer, stage: str) -> None:
+    """``pos_ingest_consumer_lag`` of every partition the consumer owns (best effort: metrics only)."""
+    try:
+        for tp in consumer.assignment():
+            low, high = consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+            pos = consumer.position([tp])[0].offset
+            lag = max(0, high - (pos if pos >= 0 else low))
+            metrics.CONSUMER_LAG.labels(stage, tp.topic, str(tp.partition)).set(lag)
+    except KafkaException:
+        pass
+
+
+def next_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:
+    """The offsets to commit once ``msgs`` are done: one past the last message of each partition."""
+    offsets: dict[tuple[str, int], int] = {}
+    for m in msgs:
+        offsets[(m.topic(), m.partition())] = max(offsets.get((m.topic(), m.partition()), -1), m.offset() + 1)
+    return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
 
 
 async def serve_stage(spec: StageSpec, settings: StageSettings) -> None:

@@ -1,0 +1,182 @@
+"""The views' Kafka loop: consume a batch (read_committed) → plan → one atomic Redis write → commit offsets.
+
+Offsets are committed only after Redis holds the batch, and every view entry remembers what it applied, so
+at-least-once delivery applies each event exactly once. A Redis outage blocks the loop (backoff, same
+batch, nothing skipped). A rebuild (``ViewStore.start_rebuild``) bumps the epoch; the loop notices within
+``views_epoch_check_s`` and re-reads every partition it owns from the beginning into the new generation.
+
+The loop is synchronous and runs in a thread of its own: librdkafka calls ``on_assign`` from inside
+``consume()``, and that callback must read Redis before it hands the partitions their start offsets.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+
+from ingest.avro import DecodeError, codec
+from ingest.errors import Retriable
+from ingest.kafka.stage import consumer_config, next_offsets, record_lag, transport_error
+from ingest.observability import metrics
+from services.views.handler import VIEW_TOPICS, Event, Keys, Plan
+from services.views.settings import ViewsServiceSettings
+from services.views.store import ViewStore
+
+log = logging.getLogger(__name__)
+STAGE = "views"
+
+
+class Stopping(Exception):
+    """Raised out of a blocked retry when the service is asked to stop."""
+
+
+class ViewsConsumer:
+    def __init__(self, settings: ViewsServiceSettings, store: ViewStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.topics = {settings.topic(t): t for t in VIEW_TOPICS}
+        instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.consumer = Consumer(consumer_config(settings, STAGE, instance))
+        self.stopping = threading.Event()
+        self.epoch: int | None = None
+        self.applied = 0
+        self._last_epoch_check = 0.0
+        self._last_lag = 0.0
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        self.consumer.subscribe(list(self.topics), on_assign=self._on_assign)
+        log.info("views consuming %s", ", ".join(self.topics))
+        try:
+            while not self.stopping.is_set():
+                msgs = self.consumer.consume(self.settings.batch_size, self.settings.poll_timeout_s)
+                msgs = [m for m in msgs if not transport_error(m, STAGE)]
+                rewound = self._follow_epoch()
+                msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
+                if msgs:
+                    self._process(msgs)
+                if time.monotonic() - self._last_lag > self.settings.views_lag_interval_s:
+                    self._last_lag = time.monotonic()
+                    record_lag(self.consumer, STAGE)
+        except Stopping:
+            pass
+        finally:
+            self.consumer.close()
+
+    # --- retries ----------------------------------------------------------------------------------
+    def _blocking(self, fn: Any) -> Any:
+        """``fn()`` until it stops raising ``Retriable`` (Redis down), backing off; never gives up."""
+        backoff = 0.2
+        while True:
+            try:
+                result = fn()
+                metrics.STAGE_RETRYING.labels(STAGE).set(0)
+                return result
+            except Retriable as exc:
+                metrics.STAGE_RETRYING.labels(STAGE).set(1)
+                log.warning("views blocked on a dependency, retrying in %.1fs: %s", backoff, exc.message)
+                if self.stopping.wait(backoff):
+                    raise Stopping() from exc
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+
+    # --- generations (rebuilds) -------------------------------------------------------------------
+    def _short(self, topic: str, partition: int) -> str:
+        return f"{self.topics[topic]}:{partition}"
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions whose applied offsets belong to an older generation start from the beginning."""
+        epoch, parts = self._blocking(lambda: (self.store.epoch(), self.store.partition_epochs()))
+        self.epoch = epoch
+        self._last_epoch_check = time.monotonic()
+        for tp in partitions:
+            if parts.get(self._short(tp.topic, tp.partition)) != epoch:
+                tp.offset = OFFSET_BEGINNING
+        log.info("views assigned %d partition(s), epoch %d, %d re-read from the beginning", len(partitions),
+                 epoch, sum(tp.offset == OFFSET_BEGINNING for tp in partitions))
+        consumer.assign(partitions)
+
+    def _follow_epoch(self, force: bool = False) -> set[tuple[str, int]]:
+        """If a rebuild started, rewind every owned partition not yet in the new generation."""
+        if not force and time.monotonic() - self._last_epoch_check < self.settings.views_epoch_check_s:
+            return set()
+        self._last_epoch_check = time.monotonic()
+        epoch = self._blocking(self.store.epoch)
+        if epoch == self.epoch:
+            return set()
+        parts = self._blocking(self.store.partition_epochs)
+        rewound = set()
+        for tp in self.consumer.assignment():
+            if parts.get(self._short(tp.topic, tp.partition)) != epoch:
+                self.consumer.seek(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
+                rewound.add((tp.topic, tp.partition))
+        log.info("views epoch %s → %d: %d partition(s) re-read from the beginning", self.epoch, epoch, len(rewound))
+        self.epoch = epoch
+        return rewound
+
+    # --- one batch --------------------------------------------------------------------------------
+    def _decode(self, msgs: list[Message]) -> list[Event]:
+        events = []
+        for m in msgs:
+            try:
+                schema, record = codec().decode(m.value() or b"")
+            except DecodeError as exc:
+                # the views only read; the topic's writer owns dead letters. Count it, say it, move on.
+                metrics.STAGE_MESSAGES.labels(STAGE, "unknown", "failed").inc()
+                log.error("undecodable record on %s[%d]@%d: %s", m.topic(), m.partition(), m.offset(), exc)
+                continue
+            events.append(Event(self.topics[m.topic()], m.partition(), m.offset(), schema, record))
+        return events
+
+    def _process(self, msgs: list[Message]) -> None:
+        started = time.perf_counter()
+        events = self._decode(msgs)
+        while events:
+            assert self.epoch is not None
+            keys = Keys(self.store.base, self.epoch)
+            outcome, batch = self._blocking(
+                lambda: self.store.apply(events, keys, recent=self.settings.views_recent_commands))
+            if outcome == 0:
+                self._count(batch, events)
+                break
+            if outcome == -1:  # a rebuild started between plan and write
+                rewound = self._follow_epoch(force=True)
+                events = [e for e in events if (self.settings.topic(e.topic), e.partition) not in rewound]
+                msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
+                continue
+            # another replica wrote one of these slots (a rebalance hand-over): read again, plan again
+            log.info("views: slot changed under the batch, planning again")
+        self._commit(msgs)
+        metrics.STAGE_BATCH.labels(STAGE).observe(time.perf_counter() - started)
+
+    def _count(self, batch: Plan, events: list[Event]) -> None:
+        for topic, n in batch.applied.items():
+            metrics.VIEWS_APPLIED.labels(topic).inc(n)
+        for (provider, outcome), n in batch.outcomes.items():
+            metrics.STAGE_MESSAGES.labels(STAGE, provider, outcome).inc(n)
+        for ev, exc in batch.rejected:
+            log.error("views cannot apply %s %s: %s", ev.schema, ev.record.get("commandId"), exc,
+                      extra={"rawId": ev.record.get("rawId"), "topic": ev.topic, "offset": ev.offset})
+        now = datetime.now(timezone.utc)
+        for ev in events:
+            received = ev.record.get("receivedAt")
+            if isinstance(received, datetime):
+                metrics.STAGE_LATENCY.labels(STAGE).observe(max(0.0, (now - received).total_seconds()))
+        self.applied += sum(batch.applied.values())
+
+    def _commit(self, msgs: list[Message]) -> None:
+        if not msgs:
+            return
+        try:
+            self.consumer.commit(offsets=next_offsets(msgs), asynchronous=False)
+        except KafkaException as exc:
+            # Redis already holds the batch; whoever reads these offsets again finds them applied
+            log.warning("views offset commit failed (will be re-read and skipped as applied): %s", exc)

@@ -1,0 +1,259 @@
+"""Pure view logic: which Redis entry an event updates, the entry after the event, a batch as one write plan.
+
+Every view entry is a JSON document in a Redis hash field (one *slot*). A slot carries its own idempotency
+marker: the last applied offset per ``topic:partition`` (``_o``) and its most recent command ids (``_c``),
+so a re-delivered event (same offset) or a re-published one (same ``commandId``) is never applied twice.
+Events of one entity share a partition (keys are ``{tenant}:{store or -}:{entity}``) and are folded in
+offset order, so a delta always lands on the quantity that preceded it.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ingest import topics
+from ingest.canonical.units import QuantityError, quantity
+from ingest.errors import InvalidCommand, UnsupportedEvent
+
+#: the public topics the views read, and the event types each view understands
+VIEW_TOPICS = (topics.INVENTORY_EVENTS, topics.CATALOG_EVENTS, topics.PRICING_EVENTS, topics.STORE_STATUS_EVENTS)
+APPLIED_TYPES = {"StockLevelUpdated", "StoreStatusUpdated", "CatalogItemUpserted", "MenuItemUpserted",
+                 "VariantUpserted", "PriceUpdated"}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One decoded record with its position (``topic`` without the TOPIC_PREFIX)."""
+
+    topic: str
+    partition: int
+    offset: int
+    schema: str
+    record: dict[str, Any]
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}:{self.partition}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One view entry: a field of a Redis hash."""
+
+    key: str
+    field: str
+
+
+class Keys:
+    """Redis key names of one generation (``epoch``) of the views under ``base``.
+
+    A rebuild starts a new epoch: its keys are new, so it never mixes with the generation it replaces,
+    which is then deleted whole.
+    """
+
+    def __init__(self, base: str, epoch: int) -> None:
+        self.base = base
+        self.epoch = epoch
+        self.root = f"{base}{epoch}:"
+
+    @staticmethod
+    def epoch_key(base: str) -> str:
+        return f"{base}epoch"
+
+    @staticmethod
+    def parts_key(base: str) -> str:
+        """Hash ``topic:partition`` → the epoch whose entries that partition's applied offsets belong to."""
+        return f"{base}parts"
+
+    def availability(self, tenant: str, store: str) -> str:
+        return f"{self.root}{tenant}:avail:{store}"
+
+    def item_stores(self, tenant: str, item: str) -> str:
+        return f"{self.root}{tenant}:item-stores:{item}"
+
+    def status(self, tenant: str) -> str:
+        return f"{self.root}{tenant}:status"
+
+    def item(self, tenant: str, item: str) -> str:
+        return f"{self.root}{tenant}:item:{item}"
+
+    def prices(self, tenant: str, item: str) -> str:
+        return f"{self.root}{tenant}:prices:{item}"
+
+
+def iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return aware.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def _store(record: dict[str, Any]) -> str:
+    return record.get("storeId") or "-"
+
+
+def slot_of(event: Event, keys: Keys) -> tuple[Slot, list[tuple[str, str]]]:
+    """The slot the event updates, and set members to add alongside (the item's availability index)."""
+    r, tenant = event.record, event.record["tenantId"]
+    if event.schema == "StockLevelUpdated":
+        item = r["itemId"] + (f"/{r['variantId']}" if r.get("variantId") else "")
+        # the item → (store, field) index makes an item's availability in every store a few HGETs
+        return (Slot(keys.availability(tenant, _store(r)), item),
+                [(keys.item_stores(tenant, r["itemId"]), dumps([_store(r), item]))])
+    if event.schema == "StoreStatusUpdated":
+        return Slot(keys.status(tenant), r.get("storeId") or r["externalStoreId"]), []
+    if event.schema == "CatalogItemUpserted":
+        return Slot(keys.item(tenant, r["itemId"]), "catalog"), []
+    if event.schema == "MenuItemUpserted":
+        return Slot(keys.item(tenant, r["itemId"]), f"menu:{_store(r)}:{r.get('menuId') or '-'}"), []
+    if event.schema == "VariantUpserted":
+        return Slot(keys.item(tenant, r["itemId"]), f"variant:{r['variantId']}"), []
+    if event.schema == "PriceUpdated":
+        field_ = f"{_store(r)}|{r.get('variantId') or '-'}|{r['priceType']}|{r['currency']}"
+        return Slot(keys.prices(tenant, r["itemId"]), field_), []
+    raise UnsupportedEvent(f"{event.schema} is not a view event")
+
+
+def already_applied(doc: dict[str, Any] | None, event: Event) -> bool:
+    if doc is None:
+        return False
+    if doc.get("_o", {}).get(event.position, -1) >= event.offset:
+        return True
+    return event.record["commandId"] in doc.get("_c", ())
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise InvalidCommand(f"{what} {text!r} is not a decimal", reason_code="invalid_quantity") from None
+    if not value.is_finite():
+        raise InvalidCommand(f"{what} {text!r} is not finite", reason_code="invalid_quantity")
+    return value
+
+
+def _stock(doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
+    before = (doc or {}).get("quantity")
+    qty: str | None
+    if r["mode"] == "delta":
+        if r.get("quantity") is None:
+            qty = before
+        elif before is None:
+            # a movement with no known level before it: the level stays unknown until an absolute arrives
+            qty = None
+        else:
+            qty = quantity(_decimal(before, "quantity") + _decimal(r["quantity"], "delta"))
+        # a delta says how stock moved, not whether the item sells: availability follows the new level
+        available = bool(r["available"]) and (qty is None or Decimal(qty) > 0)
+    elif r["mode"] == "absolute":
+        # an availability-only event (a POS snooze) carries no count: keep the level we know
+        qty = quantity(_decimal(r["quantity"], "quantity")) if r.get("quantity") is not None else before
+        available = bool(r["available"])
+    else:
+        raise InvalidCommand(f"unknown stock mode {r['mode']!r}", reason_code="invalid_mode")
+    return {"storeId": r.get("storeId"), "itemId": r["itemId"], "variantId": r.get("variantId"),
+            "externalItemId": r["externalItemId"], "quantity": qty,
+            "unit": r.get("unit") or (doc or {}).get("unit"), "available": available, "reason": r["reason"],
+            "availableAgainAt": iso(r.get("availableAgainAt")), "lastMode": r["mode"]}
+
+
+def _view(schema: str, doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
+    if schema == "StockLevelUpdated":
+        return _stock(doc, r)
+    if schema == "StoreStatusUpdated":
+        return {"storeId": r.get("storeId"), "externalStoreId": r["externalStoreId"], "status": r["status"],
+                "busyDelayMinutes": r.get("busyDelayMinutes"), "until": iso(r.get("until"))}
+    if schema == "CatalogItemUpserted":
+        return {k: r.get(k) for k in ("itemId", "externalItemId", "name", "description", "brand", "category",
+                                      "gtin", "imageUrls", "attributes", "active", "merchantId")}
+    if schema == "MenuItemUpserted":
+        return {k: r.get(k) for k in ("storeId", "menuId", "itemId", "externalItemId", "name", "description",
+                                      "category", "amountMinor", "currency", "modifierGroups", "available")}
+    if schema == "VariantUpserted":
+        return {k: r.get(k) for k in ("itemId", "variantId", "externalVariantId", "name", "attributes", "gtin")}
+    if schema == "PriceUpdated":
+        return {k: r.get(k) for k in ("storeId", "itemId", "variantId", "priceType", "currency", "amountMinor")}
+    raise UnsupportedEvent(f"{schema} is not a view event")
+
+
+def apply(doc: dict[str, Any] | None, event: Event, *, recent: int = 16) -> dict[str, Any]:
+    """The slot's document after ``event`` (``doc`` is the one before, None when absent). Pure."""
+    r = event.record
+    out = _view(event.schema, doc, r)
+    out["updatedAt"] = iso(r["occurredAt"])
+    out["commandId"] = r["commandId"]
+    out["_o"] = {**(doc or {}).get("_o", {}), event.position: event.offset}
+    out["_c"] = ([*(doc or {}).get("_c", ()), r["commandId"]])[-recent:]
+    return out
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document without its idempotency markers."""
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+@dataclass
+class Plan:
+    """A batch as compare-and-set writes: each slot's document before (as stored) and after."""
+
+    writes: dict[Slot, tuple[str | None, str]] = field(default_factory=dict)
+    members: set[tuple[str, str]] = field(default_factory=set)
+    positions: set[str] = field(default_factory=set)
+    applied: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    ignored: int = 0
+    rejected: list[tuple[Event, Exception]] = field(default_factory=list)
+    #: (provider, outcome) → count: applied, duplicate, ignored, rejected
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, recent: int = 16) -> Plan:
+    """Fold ``events`` (offset order within each partition) over the ``current`` stored slots. Pure.
+
+    ``current`` must hold every slot the events touch (``slots()`` lists them). Events of other types are
+    ignored; an event the views cannot apply (a corrupt quantity) is rejected alone, the rest goes on.
+    """
+    out = Plan()
+    docs: dict[Slot, dict[str, Any] | None] = {}
+    for ev in events:
+        out.positions.add(ev.position)
+        provider = str(ev.record.get("provider") or "unknown")
+        if ev.schema not in APPLIED_TYPES:
+            out.ignored += 1
+            out.outcomes[(provider, "ignored")] += 1
+            continue
+        slot, members = slot_of(ev, keys)
+        if slot not in docs:
+            stored = current[slot]
+            docs[slot] = json.loads(stored) if stored else None
+        doc = docs[slot]
+        if already_applied(doc, ev):
+            out.duplicates += 1
+            out.outcomes[(provider, "duplicate")] += 1
+            continue
+        try:
+            new = apply(doc, ev, recent=recent)
+        except (InvalidCommand, QuantityError) as exc:
+            out.rejected.append((ev, exc))
+            out.outcomes[(provider, "failed")] += 1
+            continue
+        docs[slot] = new
+        out.writes[slot] = (current[slot], dumps(new))
+        out.members.update(members)
+        out.applied[ev.topic] += 1
+        out.outcomes[(provider, "applied")] += 1
+    return out
+
+
+def slots(events: list[Event], keys: Keys) -> set[Slot]:
+    return {slot_of(ev, keys)[0] for ev in events if ev.schema in APPLIED_TYPES}

@@ -1,0 +1,22 @@
+"""Views settings: Redis, the read API port and the consumer's batching."""
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from ingest.settings import ViewsSettings
+
+
+class ViewsServiceSettings(ViewsSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    #: empty → ``pos-ingest:views:{TOPIC_PREFIX}`` so test stacks sharing one Redis never collide
+    views_key_prefix: str = ""
+    #: how many recent command ids each view entry remembers (re-deliveries are caught by offset too)
+    views_recent_commands: int = 16
+    #: how often an idle consumer looks for a rebuild started elsewhere
+    views_epoch_check_s: float = 1.0
+    views_lag_interval_s: float = 5.0
+
+    @property
+    def key_base(self) -> str:
+        return self.views_key_prefix or f"pos-ingest:views:{self.topic_prefix}"

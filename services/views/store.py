@@ -1,0 +1,217 @@
+"""Redis I/O of the views: one read and one atomic write per batch, generations for rebuilds, the read queries."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis import exceptions as rx
+
+from ingest.errors import DependencyUnavailable
+from services.views.handler import Event, Keys, Plan, Slot, dumps, plan, public, slots
+
+#: what redis-py raises while Redis is down, loading its dataset or failing over: block and retry
+REDIS_OUTAGE: tuple[type[Exception], ...] = (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError,
+                                             rx.ReadOnlyError, rx.TryAgainError, rx.MasterDownError,
+                                             OSError)
+
+# One batch, all or nothing: the epoch must still be the one the batch was planned against (a rebuild
+# did not start meanwhile), every slot must still hold what the plan read (another replica did not write it
+# during a rebalance), then every document, index member and partition epoch is written.
+# Returns 0 when applied, -1 when the epoch moved, i > 0 when the i-th compare failed.
+APPLY_LUA = """
+local epoch = redis.call('GET', KEYS[1]) or '0'
+if epoch ~= ARGV[1] then return -1 end
+local plan = cjson.decode(ARGV[2])
+for i, op in ipairs(plan.cas) do
+  local cur = redis.call('HGET', KEYS[op[1]], op[2]) or ''
+  if cur ~= op[3] then return i end
+end
+for _, op in ipairs(plan.cas) do redis.call('HSET', KEYS[op[1]], op[2], op[4]) end
+for _, op in ipairs(plan.sadd) do redis.call('SADD', KEYS[op[1]], op[2]) end
+for _, f in ipairs(plan.parts) do redis.call('HSET', KEYS[2], f, ARGV[1]) end
+return 0
+"""
+
+
+def outage(exc: Exception) -> DependencyUnavailable:
+    err = DependencyUnavailable(f"redis unavailable: {type(exc).__name__}: {exc}", reason_code="redis_unavailable")
+    err.__cause__ = exc
+    return err
+
+
+class ViewStore:
+    """Synchronous Redis access for the consumer thread and the CLI."""
+
+    def __init__(self, client: redis.Redis, base: str) -> None:
+        self.client = client
+        self.base = base
+        self._apply = client.register_script(APPLY_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, base: str) -> ViewStore:
+        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, decode_responses=True),
+                   base)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def epoch(self) -> int:
+        try:
+            return int(self.client.get(Keys.epoch_key(self.base)) or 0)
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+
+    def keys(self) -> Keys:
+        return Keys(self.base, self.epoch())
+
+    def partition_epochs(self) -> dict[str, int]:
+        try:
+            return {k: int(v) for k, v in self.client.hgetall(Keys.parts_key(self.base)).items()}
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+
+    def load(self, slots: Iterable[Slot]) -> dict[Slot, str | None]:
+        """Every slot's stored document in one round trip."""
+        wanted = list(slots)
+        if not wanted:
+            return {}
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for s in wanted:
+                pipe.hget(s.key, s.field)
+            return dict(zip(wanted, pipe.execute()))
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+
+    def write(self, plan: Plan, epoch: int) -> int:
+        """Apply ``plan`` atomically: 0 applied, -1 the epoch moved, > 0 a slot changed since it was read."""
+        index: dict[str, int] = {}
+
+        def ki(key: str) -> int:
+            return index.setdefault(key, len(index) + 3)  # KEYS[1] epoch, KEYS[2] parts
+
+        body = {"cas": [[ki(s.key), s.field, old or "", new] for s, (old, new) in plan.writes.items()],
+                "sadd": [[ki(key), member] for key, member in sorted(plan.members)],
+                "parts": sorted(plan.positions)}
+        keys = [Keys.epoch_key(self.base), Keys.parts_key(self.base), *index]
+        try:
+            return int(self._apply(keys=keys, args=[str(epoch), dumps(body)]))
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+
+    def apply(self, events: list[Event], keys: Keys, *, recent: int = 16) -> tuple[int, Plan]:
+        """Read the slots ``events`` touch, fold the events over them, write the result atomically.
+
+        Returns ``write``'s outcome (0 applied; -1 epoch moved; > 0 conflict: nothing written) and the plan.
+        """
+        batch = plan(events, self.load(slots(events, keys)), keys, recent=recent)
+        return self.write(batch, keys.epoch), batch
+
+    def start_rebuild(self) -> tuple[int, int]:
+        """A new, empty generation; the old ones are deleted. Consumers re-read every partition into it."""
+        try:
+            epoch = int(self.client.incr(Keys.epoch_key(self.base)))
+            return epoch, self.delete_generations(before=epoch)
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+
+    def delete_generations(self, *, before: int) -> int:
+        deleted = 0
+        batch: list[str] = []
+        for key in self.client.scan_iter(match=f"{self.base}*", count=1000):
+            head = key[len(self.base):].split(":", 1)[0]
+            if head.isdigit() and int(head) < before:
+                batch.append(key)
+            if len(batch) >= 500:
+                deleted += int(self.client.unlink(*batch))
+                batch.clear()
+        if batch:
+            deleted += int(self.client.unlink(*batch))
+        return deleted
+
+    def drop_everything(self) -> int:
+        """Every key under the base, epoch and partition markers included (tests; never the running service)."""
+        keys = list(self.client.scan_iter(match=f"{self.base}*", count=1000))
+        return int(self.client.unlink(*keys)) if keys else 0
+
+
+def _docs(raw: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {k: public(json.loads(v)) for k, v in raw.items()}
+
+
+class ViewReader:
+    """Asynchronous reads for the HTTP API (a few round trips per request, pipelined)."""
+
+    def __init__(self, client: aioredis.Redis, base: str) -> None:
+        self.client = client
+        self.base = base
+
+    @classmethod
+    def from_url(cls, url: str, base: str) -> ViewReader:
+        return cls(aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
+                                           decode_responses=True), base)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except REDIS_OUTAGE:
+            return False
+
+    async def _keys(self) -> Keys:
+        try:
+            return Keys(self.base, int(await self.client.get(Keys.epoch_key(self.base)) or 0))
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+
+    async def availability(self, tenant: str, store: str) -> list[dict[str, Any]]:
+        keys = await self._keys()
+        try:
+            raw = await self.client.hgetall(keys.availability(tenant, store))
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+        return sorted(_docs(raw).values(), key=lambda d: (d["itemId"], d.get("variantId") or ""))
+
+    async def status(self, tenant: str, store: str) -> dict[str, Any] | None:
+        keys = await self._keys()
+        try:
+            raw = await self.client.hget(keys.status(tenant), store)
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+        return public(json.loads(raw)) if raw else None
+
+    async def item(self, tenant: str, item: str) -> dict[str, Any] | None:
+        """The catalog item, its menu entries, variants, current prices and availability in every store."""
+        keys = await self._keys()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall(keys.item(tenant, item))
+            pipe.hgetall(keys.prices(tenant, item))
+            pipe.smembers(keys.item_stores(tenant, item))
+            entries, prices, stores = await pipe.execute()
+            pipe = self.client.pipeline(transaction=False)
+            located = sorted(json.loads(m) for m in stores)
+            for store, field in located:
+                pipe.hget(keys.availability(tenant, store), field)
+            found = await pipe.execute() if located else []
+        except REDIS_OUTAGE as exc:
+            raise outage(exc) from exc
+        availability = [public(json.loads(raw)) for raw in found if raw]
+        if not entries and not prices and not availability:
+            return None
+        docs = _docs(entries)
+        return {
+            "itemId": item,
+            "catalog": docs.get("catalog"),
+            "menus": [d for k, d in sorted(docs.items()) if k.startswith("menu:")],
+            "variants": [d for k, d in sorted(docs.items()) if k.startswith("variant:")],
+            "prices": sorted(_docs(prices).values(),
+                             key=lambda d: (d.get("storeId") or "", d.get("variantId") or "", d["priceType"],
+                                            d["currency"])),
+            "availability": sorted(availability, key=lambda d: (d.get("storeId") or "", d.get("variantId") or "")),
+        }
