@@ -12,7 +12,8 @@ from ingest.db import repositories
 from ingest.db.pool import PG_OUTAGE, create_pool, outage
 from ingest.kafka.stage import StageSpec, serve_stage, stage_with_resources
 from ingest.rawlog.s3 import S3Store
-from services.mapper.handler import Wanted, handle
+from ingest.rawsearch import PostgresSearchIndex
+from services.mapper.handler import Sequence, Wanted, handle
 from services.mapper.settings import MapperSettings
 
 
@@ -49,11 +50,36 @@ class PostgresMappingRepository:
             raise outage(exc) from exc
 
 
+    async def sequences(self, scopes: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Sequence]:
+        t, p, sc = (list(c) for c in zip(*scopes))
+        try:
+            rows = await self.pool.fetch(
+                "SELECT s.tenant_id, s.provider, s.scope, s.last_sequence, s.last_origin FROM source_sequences s "
+                "JOIN unnest($1::text[], $2::text[], $3::text[]) AS w(t, p, sc) "
+                "ON s.tenant_id = w.t AND s.provider = w.p AND s.scope = w.sc", t, p, sc)
+        except PG_OUTAGE as exc:
+            raise outage(exc) from exc
+        return {(r["tenant_id"], r["provider"], r["scope"]): (r["last_sequence"], r["last_origin"]) for r in rows}
+
+    async def save_sequences(self, rows: dict[tuple[str, str, str], Sequence]) -> None:
+        keys = list(rows)
+        try:
+            await self.pool.execute(
+                "INSERT INTO source_sequences (tenant_id, provider, scope, last_sequence, last_origin) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) "
+                "ON CONFLICT (tenant_id, provider, scope) DO UPDATE SET last_sequence = EXCLUDED.last_sequence, "
+                "last_origin = EXCLUDED.last_origin, updated_at = now()",
+                [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [rows[k][0] for k in keys],
+                [rows[k][1] for k in keys])
+        except PG_OUTAGE as exc:
+            raise outage(exc) from exc
+
+
 async def build(settings: MapperSettings) -> StageSpec:
     pool = await create_pool(settings.dsn, max_size=4)
     store = S3Store(settings)
     repo = PostgresMappingRepository(pool, settings.tenant_cache_s)
-    return stage_with_resources("mapper", topics.DEDUPED, "Deduped", partial(handle, repo=repo, bodies=store),
+    return stage_with_resources("mapper", topics.DEDUPED, "Deduped", partial(handle, repo=repo, bodies=store, index=PostgresSearchIndex(pool)),
                                 pool=pool, store=store)
 
 

@@ -1,17 +1,25 @@
 """Mapping resolver: every vendor id a batch names, resolved in one query (plus one per auto-creation)."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from ingest import topics
 from ingest.adapters.base import RawDelivery, SourceEvent
 from ingest.avro import codec
 from ingest.canonical.mapping import MappingKey, TenantSettings, auto_canonical_id
-from ingest.errors import IngestError, Retriable, Skippable, UnmappedReference
-from ingest.kafka.results import Input, Output, Result
+from ingest.errors import IngestError, OutOfSequence, Retriable, Skippable, UnmappedReference
+from ingest.kafka.results import Failure, Input, Output, Result
 from ingest.pipeline import BodyLoader, adapter_for, deliveries, forward_headers, tenant_to_map
+from ingest.rawsearch import search_row
 
 Wanted = tuple[str, str, str, str]  # tenant, provider, entity, external id
+
+
+class SearchIndex(Protocol):
+    async def __call__(self, rows: list[dict[str, Any]]) -> None: ...
+
+
+Sequence = tuple[int, str]  # last applied number, origin of the input that applied it
 
 
 class MappingRepository(Protocol):
@@ -22,13 +30,56 @@ class MappingRepository(Protocol):
     async def create(self, rows: list[tuple[str, str, str, str, str]], *, auto_created: bool) -> None:
         """Insert mappings that do not exist yet (never overwrite one a person made)."""
 
+    async def sequences(self, scopes: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Sequence]: ...
 
-async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLoader) -> list[Result]:
+    async def save_sequences(self, rows: dict[tuple[str, str, str], Sequence]) -> None: ...
+
+
+def check_sequence(number: int, origin: str, last: Sequence | None) -> str | None:
+    """None when in order; else ``out_of_sequence`` (not applied) or ``sequence_gap`` (applied, reported)."""
+    if last is None or number == last[0] + 1 or (number == last[0] and origin == last[1]):
+        return None
+    return "out_of_sequence" if number <= last[0] else "sequence_gap"
+
+
+async def sequence_verdicts(inputs: list[Input], parsed: dict[int, tuple[RawDelivery, SourceEvent, frozenset[MappingKey]]],
+                            repo: MappingRepository) -> dict[int, Failure]:
+    """Per-scope sequence numbers checked in input order; one read and one write per batch."""
+    numbered = {}
+    for n, (d, source, _) in parsed.items():
+        seq = adapter_for(d.provider).sequence(source)
+        if seq is not None and not d.replay_id:  # a replay is a deliberate re-run, not a late event
+            numbered[n] = ((d.tenant_id, d.provider, seq[0]), seq[1])
+    if not numbered:
+        return {}
+    last = await repo.sequences(sorted({scope for scope, _ in numbered.values()}))
+    changed: dict[tuple[str, str, str], Sequence] = {}
+    out: dict[int, Failure] = {}
+    for n, (scope, number) in sorted(numbered.items()):
+        verdict = check_sequence(number, inputs[n].origin, last.get(scope))
+        if verdict == "out_of_sequence":
+            out[n] = Failure(OutOfSequence(f"{scope[2]}: sequence {number} is not after {last[scope][0]}; "
+                                           "not applied", reason_code=verdict),
+                             details={"scope": scope[2], "sequence": str(number), "last": str(last[scope][0])})
+            continue
+        if verdict == "sequence_gap":
+            out[n] = Failure(OutOfSequence(f"{scope[2]}: sequence {number} follows {last[scope][0]}: "
+                                           f"{number - last[scope][0] - 1} event(s) missing", reason_code=verdict),
+                             details={"scope": scope[2], "sequence": str(number), "last": str(last[scope][0])})
+        last[scope] = changed[scope] = (number, inputs[n].origin)
+    if changed:
+        await repo.save_sequences(changed)
+    return out
+
+
+async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLoader,
+                 index: SearchIndex | None = None) -> list[Result]:
     tenants = await repo.tenants({i.tenant_id or "" for i in inputs})
     parsed: dict[int, tuple[RawDelivery, SourceEvent, frozenset[MappingKey]]] = {}
     results: dict[int, Result] = {}
     declared: list[tuple[str, str, str, str, str]] = []
-    for n, d in enumerate(await deliveries(inputs, bodies, tenants)):
+    delivered = await deliveries(inputs, bodies, tenants)
+    for n, d in enumerate(delivered):
         try:
             adapter = adapter_for(d.provider)
             source = adapter.parse(d)
@@ -42,6 +93,13 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
             results[n] = Result(skipped=exc.reason_code, label="skipped")
         except IngestError as exc:
             results[n] = Result.fail(exc)
+    if index is not None:  # the support console's search projection, one INSERT per batch
+        await index([search_row(d, parsed[n][2] if n in parsed else ()) for n, d in enumerate(delivered)])
+    sequence_failures = await sequence_verdicts(inputs, parsed, repo)
+    for n, failure in sequence_failures.items():
+        if failure.error.reason_code == "out_of_sequence":
+            results[n] = Result(failures=[failure], label="failed")
+            del parsed[n]
     if declared:
         await repo.create(declared, auto_created=False)
     wanted = sorted({(d.tenant_id, d.provider, k.entity, k.external_id) for d, _, keys in parsed.values()
@@ -74,6 +132,7 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
                     for k in sorted(keys)]
         tenant = tenants.get(d.tenant_id) or TenantSettings(d.tenant_id)
         record = {**inp.record, "mappings": mappings, "tenantSettings": tenant_to_map(tenant)}
+        gap = sequence_failures.get(n)
         results[n] = Result(outputs=[Output(topics.MAPPED, inp.key or "", codec().encode("Mapped", record),
-                                            forward_headers(inp, "Mapped"))])
+                                            forward_headers(inp, "Mapped"))], failures=[gap] if gap else [])
     return [results[n] for n in range(len(inputs))]

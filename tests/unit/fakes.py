@@ -30,6 +30,7 @@ class FakeMappings:
         self._tenants = tenants or {}
         self.rows = dict(rows or {})
         self.loads = 0
+        self.last: dict[tuple[str, str, str], tuple[int, str]] = {}
 
     async def tenants(self, tenant_ids: set[str]) -> dict[str, TenantSettings]:
         return {t: s for t, s in self._tenants.items() if t in tenant_ids}
@@ -41,6 +42,12 @@ class FakeMappings:
     async def create(self, rows: list[tuple[str, str, str, str, str]], *, auto_created: bool) -> None:
         for t, p, e, x, c in rows:
             self.rows.setdefault((t, p, e, x), c)
+
+    async def sequences(self, scopes: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, str]]:
+        return {s: self.last[s] for s in scopes if s in self.last}
+
+    async def save_sequences(self, rows: dict[tuple[str, str, str], tuple[int, str]]) -> None:
+        self.last.update(rows)
 
 
 class FakeBodies:

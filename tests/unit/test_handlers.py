@@ -20,6 +20,7 @@ from tests.unit.fakes import FakeBodies, FakeClaims, FakeMappings
 def _wms(event_id: str | None = None, **data: object) -> bytes:
     body = json.loads(raw_record()["body"])
     body["event_id"] = event_id or f"evt_{uuid.uuid4().hex}"
+    body["sequence"] = None  # sequencing has its own tests below
     body["data"].update(data)
     return json.dumps(body).encode()
 
@@ -206,3 +207,24 @@ async def test_validator_assigns_default_category_or_fails_without_one() -> None
     assert rule("UpsertCatalogItem", item, default_category="grocery")["category"] == "grocery"
     with pytest.raises(Violation):
         rule("UpsertCatalogItem", item, default_category=None)
+
+
+# --- per-facility sequence (in-house WMS) -----------------------------------------------------
+async def test_sequences_in_order_pass_gaps_are_reported_and_late_ones_refused() -> None:
+    repo = FakeMappings({"acme": TenantSettings("acme", auto_create_items=True)})
+
+    def numbered(seq: int) -> dict:  # type: ignore[type-arg]
+        body = json.loads(_wms())
+        body["sequence"] = seq
+        return _deduped(json.dumps(body).encode())
+
+    results = await resolve([an_input(numbered(n), schema="Deduped") for n in (10, 11, 14, 12)], repo=repo,
+                            bodies=FakeBodies())
+    assert [r.label for r in results[:2]] == ["forwarded", "forwarded"] and not results[0].failures
+    gap = results[2]
+    assert gap.outputs and gap.failures[0].error.reason_code == "sequence_gap"  # applied, and reported
+    late = results[3]
+    assert not late.outputs and late.failures[0].error.reason_code == "out_of_sequence"
+    replay = {**numbered(12), "replayId": "r-1"}
+    [replayed] = await resolve([an_input(replay, schema="Deduped")], repo=repo, bodies=FakeBodies())
+    assert replayed.outputs and not replayed.failures  # a replay is deliberate: no sequence check

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ingest.canonical.commands import CommandBase
 from ingest.canonical.mapping import MappingContext, MappingKey
-from ingest.errors import UnparseablePayload
+from ingest.errors import InvalidCommand, UnparseablePayload
 
 COMMAND_ID_NAMESPACE = uuid.UUID("0b8e7c1a-5d2f-5e4b-8c3d-9a6f1e2d4b70")
 
@@ -163,6 +163,11 @@ class ProviderAdapter(abc.ABC, Generic[SourceT]):
     def mapping_keys(self, source: SourceT) -> frozenset[MappingKey]:
         """Every vendor id ``to_canonical_commands`` will resolve, so the resolver loads them in one query."""
 
+    def sequence(self, source: SourceT) -> tuple[str, int] | None:
+        """(scope, number) for sources that number their events per scope (the in-house WMS: per facility).
+        The resolver reports gaps and refuses numbers at or below the last applied one. Default: none."""
+        return None
+
     def declared_mappings(self, source: SourceT) -> list[tuple[MappingKey, str | None]]:
         """Mappings the payload itself registers (a partner's outlet sync): key → canonical id, or None for a
         deterministic one. The resolver stores them before resolving. Default: none."""
@@ -204,7 +209,13 @@ class CommandFactory:
             "store_id": self.store_id,
         }
         common.update(fields)
-        return cls(**common)
+        try:
+            return cls(**common)
+        except ValidationError as exc:
+            # a payload without a value the command requires (a declarative path that found nothing)
+            err = exc.errors()[0]
+            raise InvalidCommand(f"{cls.__name__}: {'.'.join(map(str, err.get('loc', ())))}: {err.get('msg')}",
+                                 reason_code="invalid_command_fields") from exc
 
 
 def load_json(raw: bytes) -> Any:

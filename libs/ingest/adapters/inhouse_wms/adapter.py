@@ -47,6 +47,10 @@ class InhouseWmsAdapter(ProviderAdapter[InhouseWmsSource]):
         return InhouseWmsSource(event_type=env.event_type, event_id=env.event_id, occurred_at=env.occurred_at,
                                 payload=body, delivery=raw, envelope=env, data=data)
 
+    def sequence(self, source: InhouseWmsSource) -> tuple[str, int] | None:
+        env = source.envelope
+        return (f"{env.tenant_id}/{env.facility_id}", env.sequence) if env.sequence is not None else None
+
     def mapping_keys(self, source: InhouseWmsSource) -> frozenset[MappingKey]:
         return translate.keys(source.envelope, source.data)
 
