@@ -55,6 +55,7 @@ class Fake:
     revoke_once: set[str] = field(default_factory=set)  # path prefixes answered 401 once (token revoked)
     ls_refresh: str = "ls-refresh-0"  # the one valid (single-use) Lightspeed refresh token
     issued: int = 0
+    atlas_menu: bytes = ATLAS_MENU  # what GET /admin/v1/menus/8921 serves (a test edits the menu)
     valid_tokens: set[str] = field(default_factory=set)
     port: int = 0
 
@@ -135,7 +136,7 @@ def make_app(fake: Fake) -> web.Application:
             return deny()
         if request.match_info["id"] != "8921":
             return web.json_response({"error": "not found"}, status=404)
-        return web.Response(body=ATLAS_MENU, content_type="application/json")
+        return web.Response(body=fake.atlas_menu, content_type="application/json")
 
     # Vinculum: v3 form RequestBody (credentials in the form), v4 JSON (credentials in headers)
     async def vin_status(request: web.Request) -> web.Response:

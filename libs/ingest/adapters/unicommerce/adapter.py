@@ -58,6 +58,9 @@ class UnicommerceAdapter(ProviderAdapter[UnicommerceSource]):
     kind = "erp"
     # a bearer-style token we issued; nothing covers the body and nothing is timestamped
     auth = AuthTraits(covers_body=False)
+    #: the paths Uniware calls on us (channel API and partner notifications): route tail → family
+    extra_routes = {route: route for route in ("updateInventory", "orders/cancel", "products",
+                                               *payloads.NOTIFICATION_ROUTES)}
 
     def verify_signature(self, headers: Mapping[str, str], raw_body: bytes) -> None:
         # the channel API sends ``apiKey``; partner notifications send ``Authorization`` (bare or Bearer)
