@@ -228,3 +228,11 @@ async def test_sequences_in_order_pass_gaps_are_reported_and_late_ones_refused()
     replay = {**numbered(12), "replayId": "r-1"}
     [replayed] = await resolve([an_input(replay, schema="Deduped")], repo=repo, bodies=FakeBodies())
     assert replayed.outputs and not replayed.failures  # a replay is deliberate: no sequence check
+
+
+async def test_given_unchanged_pulled_document_then_counted_skip_not_duplicate() -> None:
+    claims = FakeClaims()
+    body = _wms("evt_P")
+    await dedupe([an_input(raw_record(body=body, route="pull:menus"))], claims=claims, bodies=FakeBodies())
+    [res] = await dedupe([an_input(raw_record(body=body, route="pull:menus"))], claims=claims, bodies=FakeBodies())
+    assert res.label == "skipped" and res.skipped == "unchanged_since_last_pull" and not res.failures
