@@ -53,8 +53,11 @@ async def handle(inputs: list[Input], *, claims: ClaimStore, bodies: BodyLoader)
     keyed: list[tuple[int, str]] = [(index[id(i)], dedupe_key(i.record, import_key(i))) for i in fresh
                                     if i.record.get("family") == "import"]
     fresh = [i for i in fresh if i.record.get("family") != "import"]
+    pulled: set[int] = set()
     for inp, d in zip(fresh, await deliveries(fresh, bodies)):
         n = index[id(inp)]
+        if d.pulled:
+            pulled.add(n)
         try:
             adapter = adapter_for(d.provider)
             keyed.append((n, dedupe_key(inputs[n].record, adapter.dedupe_key(adapter.parse(d)))))
@@ -82,6 +85,9 @@ async def handle(inputs: list[Input], *, claims: ClaimStore, bodies: BodyLoader)
             topic = topics.IMPORTS if record.get("family") == "import" else topics.DEDUPED
             results[n] = Result(outputs=[Output(topic, inp.key or "", codec().encode("Deduped", record),
                                                 forward_headers(inp, "Deduped"))])
+        elif n in pulled:
+            # a poller re-fetching a document that has not changed: nothing new, not a vendor fault
+            results[n] = Result(skipped="unchanged_since_last_pull", label="skipped")
         else:
             results[n] = Result.fail(DuplicateDelivery(f"already accepted as raw {first_raw}"),
                                      firstRawId=first_raw, dedupeKey=key)
