@@ -17,6 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from ingest.db.pool import PG_OUTAGE
+from ingest.errors import InvalidSignature
 from ingest.kafka.results import Failure, failure_record
 from services.receiver.http import error
 
@@ -207,10 +208,10 @@ class AuthFailureLog:
             self._suppressed[failure.tenant_id] = self._suppressed.get(failure.tenant_id, 0) + 1
             return
         self._rows.append(failure)
-        if self.publish is not None and exc is not None and failure.provider:
-            from ingest.errors import InvalidSignature
-
-            err = exc if isinstance(exc, InvalidSignature) else InvalidSignature(str(exc), reason_code=failure.reason)
+        if self.publish is not None and failure.provider:
+            # a webhook's failure also goes to integration.failures (class auth), where support looks first
+            err = exc if isinstance(exc, InvalidSignature) else InvalidSignature(
+                str(exc) if exc else failure.reason, reason_code=failure.reason)
             self.publish(failure_record(None, Failure(err, details={"route": failure.target,
                                                                      "remoteAddr": failure.remote_addr}),
                                         stage="receiver", index=0, origin=None,
