@@ -137,6 +137,7 @@ class Stack:
     views: str
     prefix: str
     log_dir: Path
+    metrics_base: int = 0  # METRICS_PORT_BASE: stage i serves /metrics on base + METRICS_OFFSETS[i]
 
     @property
     def kafka(self) -> str:
@@ -181,6 +182,22 @@ class Stack:
                 return rows
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {sql!r} {args}: last {rows}")
+
+    def services(self) -> list[str]:
+        """The services `pos-ingest up` started (its "started a, b, c; logs in ..." line)."""
+        for line in (self.log_dir.parent / "up.out").read_text(errors="replace").splitlines():
+            if "] started " in line:
+                return line.split("] started ", 1)[1].split(";", 1)[0].split(", ")
+        return []
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Every started service's /metrics address (HTTP services on their own port, stages on theirs)."""
+        from ingest.supervisor import METRICS_OFFSETS
+
+        http = {"receiver": self.receiver, "support": self.support, "views": self.views}
+        return {name: f"{http[name]}/metrics" if name in http else
+                f"http://127.0.0.1:{self.metrics_base + METRICS_OFFSETS[name]}/metrics"
+                for name in self.services() if name in http or name in METRICS_OFFSETS}
 
     def logs(self, service: str) -> str:
         path = self.log_dir / f"{service}.log"
@@ -227,12 +244,27 @@ def start_stack(deps: Deps, work_dir: Path, *, services: list[str] | None = None
         time.sleep(0.1)
     stack = Stack(env, proc, f"http://127.0.0.1:{ports['RECEIVER_PORT']}",
                   f"http://127.0.0.1:{ports['SUPPORT_PORT']}", f"http://127.0.0.1:{ports['VIEWS_PORT']}",
-                  prefix, run_dir / "logs")
+                  prefix, run_dir / "logs", metrics_base)
     try:
         yield stack
     finally:
         stack.stop()
         asyncio.run(drop_database(deps.pg_server, db_name))
+        drop_views(prefix)
+
+
+def drop_views(prefix: str) -> None:
+    """The stack's Redis views (keys under ``pos-ingest:views:{TOPIC_PREFIX}``), if Redis answers."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), socket_timeout=5)
+        keys = list(client.scan_iter(match=f"pos-ingest:views:{prefix}*", count=1000))
+        if keys:
+            client.unlink(*keys)
+        client.close()
+    except redis.RedisError:
+        pass
 
 
 def new_tenant(stack: Stack, *, auto_create: bool = False, currency: str | None = None) -> str:
