@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from ingest.errors import UnparseablePayload
+
 # Active ISO 4217 codes. Exponent 2 unless listed in _EXPONENTS.
 _CODES = (
     "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD "
@@ -35,8 +37,10 @@ NUMERIC: dict[int, str] = {
 }
 
 
-class MoneyError(ValueError):
-    pass
+class MoneyError(UnparseablePayload, ValueError):
+    """A vendor amount that is no amount; classified, so one that escapes an adapter is a validation failure."""
+
+    default_reason = "invalid_amount"
 
 
 def exponent(currency: str) -> int:
@@ -62,7 +66,10 @@ def to_decimal(value: object) -> Decimal:
 def to_minor(amount: object, currency: str) -> int:
     """Major units → integer minor units of ``currency`` (``"15.00", "USD"`` → 1500), half-up."""
     value = to_decimal(amount)
-    scaled = (value * (Decimal(10) ** exponent(currency))).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    try:
+        scaled = (value * (Decimal(10) ** exponent(currency))).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the decimal context holds (10**40 rupees)
+        raise MoneyError(f"amount out of range: {str(amount)[:40]!r}") from None
     return int(scaled)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from ingest.errors import UnparseablePayload
+
 #: canonical unit → accepted spellings (case-insensitive)
 UNITS: dict[str, tuple[str, ...]] = {
     "each": ("each", "ea", "pc", "pcs", "piece", "pieces", "unit", "units", "nos", "no", "qty", "item"),
@@ -16,8 +18,10 @@ UNITS: dict[str, tuple[str, ...]] = {
 _LOOKUP = {alias: unit for unit, aliases in UNITS.items() for alias in aliases}
 
 
-class QuantityError(ValueError):
-    pass
+class QuantityError(UnparseablePayload, ValueError):
+    """A vendor quantity that is no quantity; classified like MoneyError."""
+
+    default_reason = "invalid_quantity"
 
 
 def normalize_unit(unit: str | None) -> str | None:
@@ -42,10 +46,13 @@ def quantity(value: object) -> str:
         raise QuantityError(f"not a quantity: {value!r}") from None
     if not dec.is_finite():
         raise QuantityError(f"not a finite quantity: {value!r}")
-    if dec == dec.to_integral_value():
-        return str(dec.quantize(Decimal(1)))
+    try:
+        if dec == dec.to_integral_value():
+            return str(dec.quantize(Decimal(1)))
+    except InvalidOperation:  # more digits than the decimal context holds
+        raise QuantityError(f"quantity out of range: {str(value)[:40]!r}") from None
     return format(dec.normalize(), "f")
 
 
 def negate(text: str) -> str:
-    return quantity(-Decimal(text))
+    return quantity(-Decimal(quantity(text)))

@@ -91,4 +91,7 @@ class AtlasAdapter(ProviderAdapter[AtlasSource]):
 
 
 def _when(stamp: int | None) -> datetime | None:
-    return datetime.fromtimestamp(stamp, timezone.utc) if stamp is not None else None
+    try:
+        return datetime.fromtimestamp(stamp, timezone.utc) if stamp is not None else None
+    except (OverflowError, OSError, ValueError) as exc:
+        raise UnparseablePayload(f"timestamp out of range: {stamp!r}", reason_code="invalid_timestamp") from exc

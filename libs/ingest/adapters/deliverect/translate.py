@@ -68,7 +68,11 @@ def _snooze_end(text: str | None) -> datetime | None:
     # menu snoozes are written "2025-05-14 22:00:00.000000" without a zone; the snooze webhook uses UTC
     if not text:
         return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UnparseablePayload(f"snooze end is not a date-time: {text[:40]!r}",
+                                 reason_code="invalid_timestamp") from exc
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 

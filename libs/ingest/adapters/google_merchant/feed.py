@@ -393,7 +393,8 @@ def flatten_product(obj: dict[str, Any]) -> dict[str, str]:
         flat.update(attributes)
     else:
         flat.update({k: v for k, v in obj.items() if k != "customAttributes"})
-    for custom in obj.get("customAttributes") or []:
+    customs = obj.get("customAttributes")
+    for custom in customs if isinstance(customs, list) else []:  # a feed's wrong type is no crash
         if isinstance(custom, dict) and custom.get("name"):
             flat.setdefault(str(custom["name"]), custom.get("value"))
     out = {_snake(k): _json_text(v) for k, v in flat.items()}

@@ -48,9 +48,10 @@ def keys(env: p.Envelope, data: object) -> frozenset[MappingKey]:
 
 def _stock(make: CommandFactory, ctx: MappingContext, sku: str, uom: str | None, *, mode: str, qty: str,
            reason: str) -> CommandBase:
-    absolute_available = Decimal(qty) > 0 if mode == "absolute" else True
+    canonical = quantity(qty)  # a classified QuantityError before any Decimal arithmetic
+    absolute_available = Decimal(canonical) > 0 if mode == "absolute" else True
     return make(UpdateStockLevel, item_id=ctx.resolve("item", sku), external_item_id=sku, mode=mode,
-                quantity=quantity(qty), unit=normalize_unit(uom), available=absolute_available, reason=reason)
+                quantity=canonical, unit=normalize_unit(uom), available=absolute_available, reason=reason)
 
 
 def item_upserted(env: p.Envelope, data: p.ItemUpserted, make: CommandFactory,
@@ -101,7 +102,7 @@ def stock_adjusted(env: p.Envelope, data: p.StockAdjusted, make: CommandFactory,
 def grn_received(env: p.Envelope, data: p.GrnReceived, make: CommandFactory,
                  ctx: MappingContext) -> list[CommandBase]:
     return [_stock(make, ctx, line.sku, line.uom, mode="delta", qty=line.qty_accepted, reason="receiving")
-            for line in data.lines if Decimal(line.qty_accepted) != 0]
+            for line in data.lines if Decimal(quantity(line.qty_accepted)) != 0]
 
 
 def return_received(env: p.Envelope, data: p.ReturnReceived, make: CommandFactory,

@@ -79,8 +79,12 @@ def _addon_groups(item: p.Item, groups: dict[str, p.AddonGroup], iso: str) -> li
         options = [ModifierOption(external_item_id=a.addonitemid, name=a.addonitem_name,
                                   amount_minor=_minor(a.addonitem_price, iso))
                    for a in group.addongroupitems if a.active == "1"]
-        out.append(ModifierGroup(name=group.addongroup_name, min=int(ref.addon_item_selection_min or 0),
-                                 max=int(ref.addon_item_selection_max or 0), options=options))
+        try:
+            low, high = int(ref.addon_item_selection_min or 0), int(ref.addon_item_selection_max or 0)
+        except ValueError as exc:
+            raise UnparseablePayload(f"addon selection bounds are not integers: {exc}",
+                                     reason_code="invalid_addon_bounds") from exc
+        out.append(ModifierGroup(name=group.addongroup_name, min=low, max=high, options=options))
     return out
 
 

@@ -27,7 +27,11 @@ def parse_uniware_time(text: str | None, tz: str) -> datetime | None:
     if not text:
         return None
     if text.strip().isdigit():
-        return datetime.fromtimestamp(int(text.strip()) / 1000, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(int(text.strip()) / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise UnparseablePayload(f"Uniware time out of range: {text[:40]!r}",
+                                     reason_code="invalid_timestamp") from exc
     m = _MEDIUM.match(text)
     if m is None or m.group(1).lower() not in _MONTHS:
         return None
@@ -86,7 +90,10 @@ class UnicommerceAdapter(ProviderAdapter[UnicommerceSource]):
         return None
 
     def parse(self, raw: RawDelivery) -> UnicommerceSource:
-        data = payloads.lower_keys(_load(raw.body))
+        try:
+            data = payloads.lower_keys(_load(raw.body))
+        except RecursionError as exc:  # nesting deeper than any Uniware document
+            raise UnparseablePayload("JSON nested too deeply", reason_code="too_deep") from exc
         if not isinstance(data, dict):
             raise UnparseablePayload("expected a JSON object", reason_code="invalid_shape")
         route = payloads.route_for(raw.family) or payloads.classify(data)

@@ -65,6 +65,11 @@ class UrbanPiperAdapter(ProviderAdapter[UrbanPiperSource]):
             err = exc.errors()[0]
             raise UnparseablePayload(f"{kind}: {err.get('loc')}: {err.get('msg')}") from exc
         event_id, stamp = _identity(kind, body)
+        try:
+            datetime.fromtimestamp(stamp, timezone.utc) if stamp else None
+        except (OverflowError, OSError, ValueError) as exc:
+            raise UnparseablePayload(f"{kind}: timestamp out of range: {stamp!r}",
+                                     reason_code="invalid_timestamp") from exc
         return UrbanPiperSource(event_type=kind, event_id=event_id, payload=data, delivery=raw, body=body,
                                 occurred_at=datetime.fromtimestamp(stamp, timezone.utc) if stamp else None)
 
