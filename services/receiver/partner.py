@@ -69,11 +69,11 @@ async def authenticate(request: web.Request, rx: Receiver) -> tuple[str, apikeys
         reason = "missing_api_key" if not presented else "invalid_api_key"
         rx.auth_failed(AuthFailure("apikey", reason, tenant, request.path, remote))
         return error(401, "missing api key" if not presented else "invalid api key",
-                     "a valid X-Api-Key of this tenant is required")
+                     "a valid X-Api-Key for this tenant is required")
     # a `standard` source, when the operator configured one, narrows the partner by address and rate
     if source is not None and not ip_allowed(remote, parse_networks(source.ip_allowlist)):
         rx.auth_failed(AuthFailure("apikey", "ip_not_allowed", tenant, request.path, remote))
-        return error(401, "invalid api key", "a valid X-Api-Key of this tenant is required")
+        return error(401, "invalid api key", "a valid X-Api-Key for this tenant is required")
     wait = rx.limiter.take(("key", key.key_id), float(key.rate_limit_per_s or rx.settings.partner_rate_limit_per_s))
     if not wait and source is not None and source.rate_limit_per_s:
         wait = rx.limiter.take(("source", source.source_id), float(source.rate_limit_per_s))

@@ -122,7 +122,7 @@ def test_keys_are_tenant_scoped_and_401s_are_uniform(stack: Stack) -> None:
     assert status == 200 and body["expiresAt"].endswith("Z")
     status, body, _ = call(stack, tenant, "GET", "/api/v1/auth/whoami", None)
     assert (status, body["error"]["message"]) == (401, "missing api key")
-    invalid = {"code": 401, "message": "invalid api key", "details": "a valid X-Api-Key of this tenant is required"}
+    invalid = {"code": 401, "message": "invalid api key", "details": "a valid X-Api-Key for this tenant is required"}
     for presented in (foreign["apiKey"], key + "x", "pk_1_" + "A" * 43, "garbage", "' OR 1=1 --"):
         status, body, _ = call(stack, tenant, "GET", "/api/v1/auth/whoami", presented)
         assert (status, body) == (401, {"error": invalid}), presented
