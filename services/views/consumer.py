@@ -45,6 +45,7 @@ class ViewsConsumer:
         self.consumer = Consumer(consumer_config(settings, STAGE, instance))
         self.stopping = threading.Event()
         self.epoch: int | None = None
+        self._rewind: set[tuple[str, int]] = set()
         self.applied = 0
         self._last_epoch_check = 0.0
         self._last_lag = 0.0
@@ -97,6 +98,7 @@ class ViewsConsumer:
         epoch, parts = self._blocking(lambda: (self.store.epoch(), self.store.partition_epochs()))
         self.epoch = epoch
         self._last_epoch_check = time.monotonic()
+        self._rewind.clear()  # the assignment below sets every start offset
         for tp in partitions:
             if parts.get(self._short(tp.topic, tp.partition)) != epoch:
                 tp.offset = OFFSET_BEGINNING
@@ -105,22 +107,32 @@ class ViewsConsumer:
         consumer.assign(partitions)
 
     def _follow_epoch(self, force: bool = False) -> set[tuple[str, int]]:
-        """If a rebuild started, rewind every owned partition not yet in the new generation."""
-        if not force and time.monotonic() - self._last_epoch_check < self.settings.views_epoch_check_s:
+        """If a rebuild started, rewind every owned partition not yet in the new generation.
+
+        Returns the partitions whose messages in hand must be dropped (rewound now, or still to rewind).
+        """
+        due = time.monotonic() - self._last_epoch_check >= self.settings.views_epoch_check_s
+        if force or due:
+            self._last_epoch_check = time.monotonic()
+            epoch = self._blocking(self.store.epoch)
+            if epoch != self.epoch:
+                parts = self._blocking(self.store.partition_epochs)
+                self._rewind |= {(tp.topic, tp.partition) for tp in self.consumer.assignment()
+                                 if parts.get(self._short(tp.topic, tp.partition)) != epoch}
+                log.info("views epoch %s → %d: %d partition(s) re-read from the beginning", self.epoch, epoch,
+                         len(self._rewind))
+                self.epoch = epoch
+        if not self._rewind:
             return set()
-        self._last_epoch_check = time.monotonic()
-        epoch = self._blocking(self.store.epoch)
-        if epoch == self.epoch:
-            return set()
-        parts = self._blocking(self.store.partition_epochs)
-        rewound = set()
-        for tp in self.consumer.assignment():
-            if parts.get(self._short(tp.topic, tp.partition)) != epoch:
-                self.consumer.seek(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
-                rewound.add((tp.topic, tp.partition))
-        log.info("views epoch %s → %d: %d partition(s) re-read from the beginning", self.epoch, epoch, len(rewound))
-        self.epoch = epoch
-        return rewound
+        dropped = set(self._rewind)
+        for topic, partition in dropped:
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING))
+                self._rewind.discard((topic, partition))
+            except KafkaException as exc:
+                # not fetching yet (just assigned): seek on the next pass, drop its messages until then
+                log.warning("views: cannot rewind %s[%d] yet: %s", topic, partition, exc)
+        return dropped
 
     # --- one batch --------------------------------------------------------------------------------
     def _decode(self, msgs: list[Message]) -> list[Event]:
