@@ -22,7 +22,7 @@ from ingest.adapters.google_merchant.translate import item_key, row_keys, rows_t
 from ingest.avro import codec
 from ingest.canonical.commands import CommandBase, UpsertCatalogItem
 from ingest.canonical.mapping import MappingContext, MappingKey
-from ingest.errors import Fatal, IngestError, UnmappedReference
+from ingest.errors import Fatal, IngestError, InvalidCommand, UnmappedReference
 from ingest.kafka.results import FAILURE_NAMESPACE, Failure, Output, failure_record
 
 STAGE = "feeds"
@@ -140,7 +140,12 @@ def translate_batch(job: FeedJob, rows: Sequence[FeedItem], ctx: MappingContext,
             out.unmapped.append((row, missing))
             continue
         make.at_row(row.row)
-        batch = rows_to_commands([row], make, ctx, default_currency=currency, store_id=store_id, seen_items=seen)
+        try:
+            batch = rows_to_commands([row], make, ctx, default_currency=currency, store_id=store_id,
+                                     seen_items=seen)
+        except InvalidCommand as exc:  # a command refusing the row's values: that row's failure, not the file's
+            out.errors.append(RowError(row.file, row.row, None, exc.message, exc.reason_code, row.line))
+            continue
         out.errors.extend(batch.errors)
         out.commands.extend(batch.commands)
         if batch.commands and row.get("id"):
@@ -164,16 +169,33 @@ def deactivations(job: FeedJob, missing: Sequence[tuple[str, str, str]], ctx: Ma
 
 
 # --- records -------------------------------------------------------------------------------------
-def transformed_output(job: FeedJob, commands: Sequence[CommandBase], tenant_settings: dict[str, str]) -> Output:
-    """One ``Transformed`` envelope: the validator and the command writer take it as any other payload's."""
+def transformed_outputs(job: FeedJob, commands: Sequence[CommandBase], tenant_settings: dict[str, str], *,
+                        max_commands: int = 500, max_bytes: int = 512 * 1024) -> list[Output]:
+    """``Transformed`` envelopes of at most ``max_commands`` commands and about ``max_bytes`` each: the validator
+    and the command writer take them as any other payload's, and no record nears the broker's size limit."""
     r = job.record
-    record = {"rawId": job.raw_id, "tenantId": job.tenant_id, "provider": job.provider, "family": "import",
-              "receivedAt": job.received_at, "replayId": r.get("replayId"), "dedupeKey": r.get("dedupeKey", ""),
-              "eventType": "feed", "tenantSettings": tenant_settings,
-              "commands": [codec().encode(c.command_type, c.to_record()) for c in commands]}
-    return Output(topics.TRANSFORMED, f"{job.tenant_id}:-:{job.provider}", codec().encode("Transformed", record),
-                  {"raw-id": job.raw_id, "tenant-id": job.tenant_id, "provider": job.provider,
-                   "type": "Transformed"})
+    base = {"rawId": job.raw_id, "tenantId": job.tenant_id, "provider": job.provider, "family": "import",
+            "receivedAt": job.received_at, "replayId": r.get("replayId"), "dedupeKey": r.get("dedupeKey", ""),
+            "eventType": "feed", "tenantSettings": tenant_settings}
+    headers = {"raw-id": job.raw_id, "tenant-id": job.tenant_id, "provider": job.provider, "type": "Transformed"}
+    out: list[Output] = []
+    chunk: list[bytes] = []
+    size = 0
+
+    def close() -> None:
+        out.append(Output(topics.TRANSFORMED, f"{job.tenant_id}:-:{job.provider}",
+                          codec().encode("Transformed", {**base, "commands": chunk}), headers))
+
+    for command in commands:
+        encoded = codec().encode(command.command_type, command.to_record())
+        if chunk and (len(chunk) >= max_commands or size + len(encoded) > max_bytes):
+            close()
+            chunk, size = [], 0
+        chunk.append(encoded)
+        size += len(encoded)
+    if chunk:
+        close()
+    return out
 
 
 def failure_output(job: FeedJob, error: IngestError, details: dict[str, str], key: str) -> Output:

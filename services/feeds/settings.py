@@ -11,6 +11,7 @@ class FeedsSettings(StageSettings):
     feed_batch_rows: int = 2000
     #: commands per Transformed record (keeps each record far below the broker's message size limit)
     feed_chunk_commands: int = 500
+    feed_chunk_bytes: int = 512 * 1024
     #: how long an import stays leased to a worker without a checkpoint before another may resume it
     feed_lease_s: float = 60.0
     #: how often an idle worker looks for imports registered elsewhere (another replica, a restart)

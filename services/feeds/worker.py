@@ -232,10 +232,9 @@ class FeedWorker:
         return MappingContext(job.tenant_id, job.provider, ids, tenant)
 
     def _chunks(self, job: feeds.FeedJob, commands: list[CommandBase], tenant: TenantSettings) -> list[Output]:
-        size = self.settings.feed_chunk_commands
-        settings_map = tenant_to_map(tenant)
-        return [feeds.transformed_output(job, commands[i:i + size], settings_map)
-                for i in range(0, len(commands), size)]
+        return feeds.transformed_outputs(job, commands, tenant_to_map(tenant),
+                                         max_commands=self.settings.feed_chunk_commands,
+                                         max_bytes=self.settings.feed_chunk_bytes)
 
     async def _transact(self, outputs: list[Output]) -> None:
         if not outputs:
