@@ -354,7 +354,7 @@ def cmd_failures_list(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ingest.replay import replay_filter, replay_ids
+    from ingest.replay import replay_ids
 
     s = _settings()
     if args.raw_ids:
@@ -363,12 +363,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not (args.cls or args.provider or args.since or args.tenant):
             print("replay needs RAW_ID... or at least one of --class/--provider/--tenant/--since", file=sys.stderr)
             return 2
-        result = _run(replay_filter(s, cls=args.cls, provider=args.provider, tenant=args.tenant,
-                                    since=_parse_time(args.since) if args.since else None,
-                                    until=_parse_time(args.until) if args.until else None,
-                                    unresolved_only=not args.include_resolved, actor="cli"))
+        # the same replay job as the support console: persisted in PG, throttled, resumable by the service
+        from services.support.cli import replay_job
+
+        job = _run(replay_job(cls=args.cls, provider=args.provider, tenant=args.tenant, since=args.since,
+                              until=args.until, unresolved=not args.include_resolved, rate=args.rate,
+                              submit=args.submit))
+        print(_dumps(job))
+        return 0 if job["state"] in ("done", "pending", "running") else 1
     print(_dumps(result))
     return 0 if not result.get("missing") else 1
+
+
+def cmd_retention_apply(args: argparse.Namespace) -> int:
+    from services.support.cli import retention_apply
+
+    print(_dumps(_run(retention_apply(args.months))))
+    return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -481,13 +492,16 @@ def cmd_imports(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from ingest.ledger import check
+    from datetime import timedelta
+
+    from ingest.ledger import report as ledger_report
 
     s = _settings()
-    report = _run(check(s, since=_parse_time(args.since) if args.since else None,
-                        until=_parse_time(args.until) if args.until else None, tenant=args.tenant))
-    print(_dumps(report))
-    return 0 if report["balanced"] else 1
+    result = _run(ledger_report(s, since=_parse_time(args.since) if args.since else None,
+                                until=_parse_time(args.until) if args.until else None, tenant=args.tenant,
+                                grace=timedelta(seconds=args.grace), scan=args.scan_topics))
+    print(_dumps(result))
+    return 0 if result["balanced"] else 1
 
 
 def cmd_views_rebuild(args: argparse.Namespace) -> int:
@@ -595,7 +609,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--since")
     rp.add_argument("--until")
     rp.add_argument("--include-resolved", action="store_true")
+    rp.add_argument("--rate", type=float, help="payloads per second (default REPLAY_RATE_PER_S)")
+    rp.add_argument("--submit", action="store_true", help="leave the job to the support service instead of "
+                    "running it here")
     rp.set_defaults(fn=cmd_replay)
+
+    rt = sub.add_parser("retention", help="raw log retention")
+    rtsub = rt.add_subparsers(dest="sub", required=True)
+    rta = rtsub.add_parser("apply", help="create future monthly partitions, drop expired ones, set the S3 "
+                           "lifecycle rule (RETENTION_MONTHS)")
+    rta.add_argument("--months", type=int)
+    rta.set_defaults(fn=cmd_retention_apply)
 
     poll = sub.add_parser("poll", help="the poller's pull schedules (docs/poller.md)")
     psub = poll.add_subparsers(dest="poll_cmd", required=True)
@@ -621,15 +645,14 @@ def build_parser() -> argparse.ArgumentParser:
     vsub.add_parser("rebuild", help="start an empty generation; the views service re-reads every topic into it"
                     ).set_defaults(fn=cmd_views_rebuild)
 
-    views = sub.add_parser("views", help="the Redis views (availability, store status, catalog)")
-    vsub = views.add_subparsers(dest="views_cmd", required=True)
-    vsub.add_parser("rebuild", help="start an empty generation; the views service re-reads every topic into it"
-                    ).set_defaults(fn=cmd_views_rebuild)
-
     lg = sub.add_parser("ledger", help="check that every acknowledged payload is accounted for")
     lg.add_argument("--since")
     lg.add_argument("--until")
     lg.add_argument("--tenant")
+    lg.add_argument("--grace", type=float, default=60.0,
+                    help="seconds a payload may still be in flight before it counts as lost (default 60)")
+    lg.add_argument("--scan-topics", action="store_true",
+                    help="also read the public topics (read_committed) and count commandIds seen twice")
     lg.set_defaults(fn=cmd_ledger)
 
     imports = sub.add_parser("imports", help="bulk feed imports: progress, failures, state")

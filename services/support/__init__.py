@@ -1,0 +1,1 @@
+"""Support console: payload log, failures, mappings, replay jobs and retention (one aiohttp service)."""
