@@ -59,3 +59,20 @@ def test_nearest_rank_percentile() -> None:
 def test_only_loopback_targets() -> None:
     with pytest.raises(ValueError, match="loopback only"):
         asyncio.run(run_load("http://10.1.2.3:8080", tenants=["a"], total=1))
+
+
+def test_a_facility_numbers_its_events_consecutively_per_tenant() -> None:
+    import json as _json
+
+    mix = Mix([Spec("inhouse-wms", "stock.adjusted", 1, (
+        Vary('"event_id": "', "evt_01KF3Q8Z6Y2W7N4M5P6R7S8T9V"),
+        Vary('"facility_id": "', "DS-BLR-KOR-01", "scope"), Vary('"sequence": ', "18231", "sequence")))],
+        scopes=3)
+    seen: dict[tuple[str, str], list[int]] = {}
+    for seq in range(60):
+        tenant = "a" if seq % 2 else "b"
+        body = _json.loads(mix.request(seq, tenant).body)
+        seen.setdefault((tenant, body["facility_id"]), []).append(body["sequence"])
+    assert len(seen) == 6
+    for numbers in seen.values():
+        assert numbers == list(range(1, len(numbers) + 1))
