@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from ingest.adapters.registry import available_providers
 from ingest.crypto import SecretBox
 from ingest.db.pool import PG_OUTAGE, create_pool
 from ingest.errors import DependencyUnavailable
@@ -41,6 +42,8 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
     ready_cache: dict[str, float | bool] = {"at": 0.0, "ok": False}
 
     async def on_startup(app: web.Application) -> None:
+        # import every adapter now, not inside the first webhook of each provider (100+ ms each)
+        available_providers()
         try:
             await store.ensure_bucket()
         except DependencyUnavailable as exc:
