@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from ingest.adapters.registry import available_providers
+from ingest.adapters.registry import ADAPTERS, adapter_class, available_providers
 from ingest.crypto import SecretBox
 from ingest.db.pool import PG_OUTAGE, create_pool
 from ingest.errors import DependencyUnavailable
@@ -16,8 +16,8 @@ from ingest.rawlog.s3 import S3Store
 from ingest.rawlog.writer import RawLogWriter
 from ingest.settings import ReceiverSettings
 from services.receiver import imports
-from services.receiver.handlers import Receiver, receive, resolve_route
-from services.receiver.http import metrics_middleware
+from services.receiver.handlers import Receiver, answer_query, receive, resolve_route
+from services.receiver.http import error, metrics_middleware
 from services.receiver.partner import add_routes as add_partner_routes
 from services.receiver.security import PARSER_FIELD_LIMIT, AuthFailureLog, header_limit_middleware
 
@@ -72,6 +72,12 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
         provider, family = resolved
         return await receive(request, rx, kind=request.match_info["kind"], provider=provider, family=family)
 
+    async def handshake(request: web.Request) -> web.Response:
+        kind, provider = request.match_info["kind"], request.match_info["provider"]
+        if provider not in ADAPTERS or adapter_class(provider).kind != kind:
+            return error(404, "unknown route", f"no {kind} provider {provider[:64]!r}")
+        return await answer_query(request, rx, kind=kind, provider=provider, tail=request.match_info["tail"])
+
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -90,6 +96,7 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
 
     imports.register(app, rx, store)  # before the generic route, so the streamed import wins
     app.router.add_post("/v1/integrations/{kind:pos|erp|seller|partner}/{provider}/{tail:.+}", webhook)
+    app.router.add_get("/v1/integrations/{kind:pos|erp|seller}/{provider}/{tail:.+}", handshake)
     add_partner_routes(app, rx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -200,6 +200,28 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
     return web.json_response({"rawId": durable.raw_id, "status": "accepted"}, status=202)
 
 
+async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provider: str, tail: str) -> web.Response:
+    """GET handshakes on provider-specific paths (e.g. Uniware's ``/authToken``): answered from the source's
+    secrets by the adapter, never stored."""
+    tenant = _tenant_or_404(request, rx.settings)
+    if isinstance(tenant, web.Response):
+        return tenant
+    try:
+        if not await rx.tenant_known(tenant):
+            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
+        source = await rx.source(tenant, provider)
+    except PG_OUTAGE:
+        return error(503, "database unavailable", "retry later",
+                     headers={"Retry-After": str(rx.settings.retry_after_s)})
+    remote = rx.client(request)
+    if source is None or not ip_allowed(remote, parse_networks(source.ip_allowlist)):
+        return error(401, *UNAUTHORIZED)
+    reply = rx.adapter(provider, source).query_reply(tail, request.query)
+    if reply is None:
+        return error(404, "unknown route", f"no GET {tail!r} route for {provider}")
+    return _reply(reply)
+
+
 def resolve_route(kind: str, provider: str, tail: str) -> tuple[str, str] | web.Response:
     """(provider, family) for a path, or the 404 envelope naming what is wrong."""
     if provider not in ADAPTERS:

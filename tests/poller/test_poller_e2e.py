@@ -125,3 +125,35 @@ def test_unicommerce_update_inventory_through_the_receiver(stack: Stack) -> None
     status, _, _ = post(stack.receiver, tenant, "/v1/integrations/erp/unicommerce/updateInventory", body,
                         {"apiKey": "not-our-token"})
     assert status == 401
+
+
+def test_unicommerce_auth_token_handshake_then_channel_calls_with_the_issued_token(stack: Stack) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    tenant = new_tenant(stack, auto_create=True)
+    stack.cli("sources", "add", tenant, "unicommerce", "--secret", "channel-password-1")
+    port = stack.receiver.rsplit(":", 1)[1]
+
+    def get(password: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        req = urllib.request.Request(f"{stack.receiver}/v1/integrations/erp/unicommerce/authToken?"
+                                     f"username=uniware&password={password}",
+                                     headers={"Host": f"{tenant}.localhost:{port}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, refused = get("wrong")
+    assert refused["status"] == "FAILED" and refused["accessToken"] is None
+    status, issued = get("channel-password-1")
+    assert status == 200 and issued["status"] == "SUCCESS" and issued["accessToken"].startswith("uc_")
+    assert "channel-password-1" not in issued["accessToken"]
+    body = (SAMPLES / "erp/unicommerce/update_inventory.json").read_bytes()
+    status, payload, _ = post(stack.receiver, tenant, "/v1/integrations/erp/unicommerce/updateInventory", body,
+                              {"apiKey": issued["accessToken"]})
+    assert (status, payload["status"]) == (200, "SUCCESS")
+    rows = stack.query("SELECT count(*) AS n FROM raw_payloads WHERE tenant_id = $1 AND family = 'authToken'", tenant)
+    assert rows[0]["n"] == 0  # the handshake is never stored

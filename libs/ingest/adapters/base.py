@@ -145,6 +145,11 @@ class ProviderAdapter(abc.ABC, Generic[SourceT]):
         """Before auth: answer a handshake or ping that must not enter the pipeline (default: none)."""
         return None
 
+    def query_reply(self, route: str, query: Mapping[str, str]) -> Reply | None:
+        """A vendor's GET handshake on a provider-specific path (Uniware's ``/authToken``), answered from the
+        source's secrets without entering the pipeline. None → 404. Default: none."""
+        return None
+
     def accepted_reply(self, family: str, raw_body: bytes, *, raw_id: str, base_url: str) -> Reply | None:
         """After the raw log holds the payload: a vendor-specific answer instead of the standard 202."""
         return None

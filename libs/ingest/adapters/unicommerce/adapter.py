@@ -1,6 +1,9 @@
 """Unicommerce adapter: the interface methods, the synchronous replies Uniware expects, and date parsing."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import json
 import re
 from collections.abc import Mapping
@@ -41,6 +44,11 @@ def parse_uniware_time(text: str | None, tz: str) -> datetime | None:
     return local.astimezone(timezone.utc)
 
 
+def access_token(secret: str) -> str:
+    """The token we hand Uniware for a channel password: derived, so nothing new has to be stored."""
+    return "uc_" + hmac.new(secret.encode(), b"unicommerce-access-token", hashlib.sha256).hexdigest()
+
+
 def auth_token_reply(access_token: str | None) -> Reply:
     """The answer to Uniware's ``GET /authToken``: the receiver checks the credentials, issues the token
     (stored hashed as this source's secret) and answers with this; ``None`` means refused."""
@@ -67,16 +75,30 @@ class UnicommerceAdapter(ProviderAdapter[UnicommerceSource]):
                                                *payloads.NOTIFICATION_ROUTES)}
 
     def verify_signature(self, headers: Mapping[str, str], raw_body: bytes) -> None:
-        # the channel API sends ``apiKey``; partner notifications send ``Authorization`` (bare or Bearer)
+        # the channel API sends ``apiKey``; partner notifications send ``Authorization`` (bare or Bearer);
+        # either carries the source secret itself or the token /authToken derived from it
+        accepted = self.secrets + [access_token(s) for s in self.secrets]
         if optional_header(headers, "apiKey") is not None:
-            verify_static_token(headers, self.secrets, header_name="apiKey")
+            verify_static_token(headers, accepted, header_name="apiKey")
         elif optional_header(headers, "Authorization") is not None:
-            verify_static_token(headers, self.secrets, header_name="Authorization", prefixes=("Bearer ",))
+            verify_static_token(headers, accepted, header_name="Authorization", prefixes=("Bearer ",))
         else:
             raise InvalidSignature("missing apiKey or Authorization header", reason_code="missing_signature")
 
     def sign(self, body: bytes, *, secret: str, timestamp: int, msg_id: str = "msg_test") -> dict[str, str]:
         return {"apiKey": secret}
+
+    def query_reply(self, route: str, query: Mapping[str, str]) -> Reply | None:
+        """``GET /authToken?username=…&password=…``: the password is the source secret (constant-time check
+        against every active one); the answer is the derived access token Uniware then sends as ``apiKey``."""
+        if route != "authToken":
+            return None
+        presented = (query.get("password") or "").encode()
+        token = None
+        for secret in self.secrets:
+            if hmac.compare_digest(presented, secret.encode()) and token is None:
+                token = access_token(secret)
+        return auth_token_reply(token)
 
     def accepted_reply(self, family: str, raw_body: bytes, *, raw_id: str, base_url: str) -> Reply | None:
         # Uniware reads a status out of the answer, not the HTTP code; line failures surface later as failures
