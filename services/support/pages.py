@@ -363,15 +363,15 @@ async def login_post(request: web.Request) -> web.Response:
     token = str(form.get("token") or "")
     if await request.app[SUPPORT].auth.user(token) is None:
         raise web.HTTPFound("/login?err=" + "unknown+or+revoked+token")
-    resp = web.HTTPFound("/payloads")
+    resp = web.Response(status=302, headers={"Location": "/payloads"})
     resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=12 * 3600, path="/")
-    raise resp
+    return resp
 
 
 async def logout(request: web.Request) -> web.Response:
-    resp = web.HTTPFound("/login")
+    resp = web.Response(status=302, headers={"Location": "/login"})
     resp.del_cookie(COOKIE, path="/")
-    raise resp
+    return resp
 
 
 def add_routes(app: web.Application) -> None:
