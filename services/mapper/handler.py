@@ -36,7 +36,8 @@ class MappingRepository(Protocol):
 
 
 def check_sequence(number: int, origin: str, last: Sequence | None) -> str | None:
-    """None when in order; else ``out_of_sequence`` (not applied) or ``sequence_gap`` (applied, reported)."""
+    """None when in order; else ``sequence_gap`` or ``out_of_sequence``. Either way the event is applied and the
+    anomaly reported as a failure record next to its commands: detected and visible, never silent."""
     if last is None or number == last[0] + 1 or (number == last[0] and origin == last[1]):
         return None
     return "out_of_sequence" if number <= last[0] else "sequence_gap"
@@ -56,17 +57,16 @@ async def sequence_verdicts(inputs: list[Input], parsed: dict[int, tuple[RawDeli
     changed: dict[tuple[str, str, str], Sequence] = {}
     out: dict[int, Failure] = {}
     for n, (scope, number) in sorted(numbered.items()):
-        verdict = check_sequence(number, inputs[n].origin, last.get(scope))
-        if verdict == "out_of_sequence":
-            out[n] = Failure(OutOfSequence(f"{scope[2]}: sequence {number} is not after {last[scope][0]}; "
-                                           "not applied", reason_code=verdict),
-                             details={"scope": scope[2], "sequence": str(number), "last": str(last[scope][0])})
-            continue
-        if verdict == "sequence_gap":
-            out[n] = Failure(OutOfSequence(f"{scope[2]}: sequence {number} follows {last[scope][0]}: "
-                                           f"{number - last[scope][0] - 1} event(s) missing", reason_code=verdict),
-                             details={"scope": scope[2], "sequence": str(number), "last": str(last[scope][0])})
-        last[scope] = changed[scope] = (number, inputs[n].origin)
+        previous = last.get(scope)
+        verdict = check_sequence(number, inputs[n].origin, previous)
+        if verdict is not None and previous is not None:
+            what = (f"{number - previous[0] - 1} event(s) missing before it" if verdict == "sequence_gap"
+                    else f"it is not after {previous[0]} (late or reordered)")
+            out[n] = Failure(OutOfSequence(f"{scope[2]}: sequence {number} follows {previous[0]}: {what}",
+                                           reason_code=verdict),
+                             details={"scope": scope[2], "sequence": str(number), "last": str(previous[0])})
+        if previous is None or number > previous[0] or verdict is None:
+            last[scope] = changed[scope] = (number, inputs[n].origin)
     if changed:
         await repo.save_sequences(changed)
     return out
@@ -96,10 +96,6 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
     if index is not None:  # the support console's search projection, one INSERT per batch
         await index([search_row(d, parsed[n][2] if n in parsed else ()) for n, d in enumerate(delivered)])
     sequence_failures = await sequence_verdicts(inputs, parsed, repo)
-    for n, failure in sequence_failures.items():
-        if failure.error.reason_code == "out_of_sequence":
-            results[n] = Result(failures=[failure], label="failed")
-            del parsed[n]
     if declared:
         await repo.create(declared, auto_created=False)
     wanted = sorted({(d.tenant_id, d.provider, k.entity, k.external_id) for d, _, keys in parsed.values()
@@ -132,7 +128,7 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
                     for k in sorted(keys)]
         tenant = tenants.get(d.tenant_id) or TenantSettings(d.tenant_id)
         record = {**inp.record, "mappings": mappings, "tenantSettings": tenant_to_map(tenant)}
-        gap = sequence_failures.get(n)
+        anomaly = sequence_failures.get(n)
         results[n] = Result(outputs=[Output(topics.MAPPED, inp.key or "", codec().encode("Mapped", record),
-                                            forward_headers(inp, "Mapped"))], failures=[gap] if gap else [])
+                                            forward_headers(inp, "Mapped"))], failures=[anomaly] if anomaly else [])
     return [results[n] for n in range(len(inputs))]

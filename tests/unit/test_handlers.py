@@ -210,7 +210,7 @@ async def test_validator_assigns_default_category_or_fails_without_one() -> None
 
 
 # --- per-facility sequence (in-house WMS) -----------------------------------------------------
-async def test_sequences_in_order_pass_gaps_are_reported_and_late_ones_refused() -> None:
+async def test_sequences_in_order_pass_gaps_and_late_ones_are_applied_and_reported() -> None:
     repo = FakeMappings({"acme": TenantSettings("acme", auto_create_items=True)})
 
     def numbered(seq: int) -> dict:  # type: ignore[type-arg]
@@ -224,7 +224,8 @@ async def test_sequences_in_order_pass_gaps_are_reported_and_late_ones_refused()
     gap = results[2]
     assert gap.outputs and gap.failures[0].error.reason_code == "sequence_gap"  # applied, and reported
     late = results[3]
-    assert not late.outputs and late.failures[0].error.reason_code == "out_of_sequence"
+    assert late.outputs and late.failures[0].error.reason_code == "out_of_sequence"
+    assert repo.last[("acme", "inhouse-wms", "merchant_qcomm_in/DS-BLR-KOR-01")][0] == 14  # never moves back
     replay = {**numbered(12), "replayId": "r-1"}
     [replayed] = await resolve([an_input(replay, schema="Deduped")], repo=repo, bodies=FakeBodies())
     assert replayed.outputs and not replayed.failures  # a replay is deliberate: no sequence check
