@@ -156,6 +156,22 @@ def stack_processes(stack: Stack, deps_ports: list[int]) -> dict[str, psutil.Pro
     return out
 
 
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    out = {}
+    for name, proc in procs.items():
+        try:
+            t = proc.cpu_times()
+            out[name] = t.user + t.system
+        except psutil.Error:
+            continue
+    return out
+
+
+def cpu_ms_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per request, per process (contention-proof: a busy machine slows, it does not add CPU)."""
+    return {k: round((after[k] - before.get(k, 0.0)) / max(1, requests) * 1000, 3) for k in sorted(after)}
+
+
 class Sampler(threading.Thread):
     """Every second: the stages' consumer lag (their /metrics) and every process's RSS and CPU."""
 
@@ -174,6 +190,10 @@ class Sampler(threading.Thread):
 
     def mark(self, label: str) -> None:
         self.marks.append((time.time() - self.t0, label))
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds (user + system) each process has used so far."""
+        return cpu_seconds(stack_processes(self.stack, self.deps_ports))
 
     def run(self) -> None:
         procs: dict[str, psutil.Process] = {}
@@ -203,7 +223,7 @@ class EventWatch(threading.Thread):
         super().__init__(daemon=True)
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}",
                                   "enable.auto.commit": False, "isolation.level": "read_committed",
-                                  "fetch.wait.max.ms": 10})
+                                  "fetch.wait.max.ms": 50})
         tps = []
         for topic in topics:
             meta = self.consumer.list_topics(topic, timeout=10)
@@ -253,7 +273,7 @@ def profiled(name: str, pids: dict[str, int], seconds: float) -> Iterator[None]:
         out.mkdir(parents=True, exist_ok=True)
         spy = str(Path(sys.executable).with_name("py-spy"))
         for service, pid in pids.items():
-            spies.append(subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100",
+            spies.append(subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "--gil",
                                            "-f", "raw", "-o", str(out / f"{name}-{service}.txt")],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
@@ -282,9 +302,12 @@ def sweep(base: str, seconds: float, label: str, pids: dict[str, int] | None = N
     """Saturation (closed loop), then open loop at 25/50/75% of it."""
     load(base, rate=None, seconds=2, concurrency=16)  # warm-up: imports, caches, pools, connections
     log(f"{label}: saturation, closed loop, 64 connections, {seconds:.0f}s")
+    procs = {n: psutil.Process(p) for n, p in (pids or {}).items()}
+    cpu0 = cpu_seconds(procs)
     with profiled(label, pids or {}, seconds):
         sat = load(base, rate=None, seconds=seconds)
-    points = [{"fraction": 1.0, "offered_rps": None, **sat.summary()}]
+    points = [{"fraction": 1.0, "offered_rps": None, **sat.summary(),
+               "server_cpu_ms_per_request": cpu_ms_per_request(cpu0, cpu_seconds(procs), sat.ok)}]
     saturation = sat.throughput_rps
     for fraction in (0.25, 0.5, 0.75):
         rate = max(1.0, saturation * fraction)
@@ -380,19 +403,22 @@ def pipeline(deps: Deps, work: Path, e2e_seconds: float, sat_seconds: float, s3_
         segments0, payloads0 = rawlog_totals(stack.receiver)
         puts0, xacts0, stmts0 = moto_puts(s3_log, stack.env["S3_BUCKET"]), pg_xacts(stack), pg_statements(stack)
         stages0 = stage_latency(sampler.ports)
+        cpu0 = sampler.cpu()
         sampler.mark("1,000/s start")
         log(f"pipeline: open loop 1,000/s for {e2e_seconds:.0f}s")
         at1000 = load(stack.receiver, rate=1000, seconds=e2e_seconds)
         sampler.mark("1,000/s sent")
         watch.wait_for(commands, [a.raw_id for a in at1000.acks], timeout=120)
         sampler.mark("1,000/s drained")
+        cpu1 = sampler.cpu()
         segments1, payloads1 = rawlog_totals(stack.receiver)
         puts1, xacts1, stmts1 = moto_puts(s3_log, stack.env["S3_BUCKET"]), pg_xacts(stack), pg_statements(stack)
         accepted = at1000.ok or 1
         e2e, lat = e2e_stats(watch, commands, at1000.acks)
         e2e_inv, _ = e2e_stats(watch, inventory, [a for a in at1000.acks if a.raw_id in watch.first[inventory]])
         out["at_1000"] = {"load": at1000.summary(), "e2e_commands": e2e, "e2e_inventory_events": e2e_inv,
-                          "stage_latency": latency_breakdown(stages0, stage_latency(sampler.ports))}
+                          "stage_latency": latency_breakdown(stages0, stage_latency(sampler.ports)),
+                          "cpu_ms_per_webhook": cpu_ms_per_request(cpu0, cpu1, at1000.ok)}
         out["e2e_latencies_ms"] = lat
         out["cost"] = {
             "webhooks": at1000.ok, "segments": segments1 - segments0, "payloads": payloads1 - payloads0,
@@ -408,6 +434,7 @@ def pipeline(deps: Deps, work: Path, e2e_seconds: float, sat_seconds: float, s3_
         pids = _pids(stack, ("receiver", *STAGES))
         sampler.mark("saturation start")
         log(f"pipeline: saturation, closed loop for {sat_seconds:.0f}s")
+        cpu0 = sampler.cpu()
         t0 = time.time()
         with profiled("pipeline", pids, sat_seconds):
             sat = load(stack.receiver, rate=None, seconds=sat_seconds, concurrency=64)
@@ -415,12 +442,14 @@ def pipeline(deps: Deps, work: Path, e2e_seconds: float, sat_seconds: float, s3_
         ids = [a.raw_id for a in sat.acks]
         waited = watch.wait_for(commands, ids, timeout=240)
         sampler.mark("saturation drained")
+        cpu1 = sampler.cpu()
         arrivals = [watch.first[commands][r] for r in ids if r in watch.first[commands]]
         last = max(arrivals) if arrivals else time.time()
         out["saturation"] = {"load": sat.summary(), "delivered": len(arrivals), "drain_wait_s": round(waited, 1),
                              "elapsed_s": round(last - t0, 2),
                              "throughput_rps": round(len(arrivals) / (last - t0), 1) if arrivals else 0.0,
-                             "e2e_commands": e2e_stats(watch, commands, sat.acks)[0]}
+                             "e2e_commands": e2e_stats(watch, commands, sat.acks)[0],
+                             "cpu_ms_per_webhook": cpu_ms_per_request(cpu0, cpu1, sat.ok)}
         failures = stack.query("SELECT class, reason_code, count(*) AS n FROM failures GROUP BY 1, 2 ORDER BY 3 DESC")
         out["failures"] = failures
         return out
@@ -589,13 +618,16 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the receiver and stages under load")
     parser.add_argument("--only", choices=["receiver", "pipeline", "feed"], help="one part (development)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the stacks (A/B runs of a setting)")
     args = parser.parse_args()
+    BENCH_ENV.update(dict(kv.split("=", 1) for kv in args.env))
     PROFILE["on"] = args.profile
     sweep_s, e2e_s, sat_s, hop_msgs = (3, 8, 8, 20_000) if args.quick else (6, 20, 20, 50_000)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     machine: dict[str, Any] = {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-                               "python": platform.python_version(),
+                               "python": platform.python_version(), "stack_env": dict(BENCH_ENV),
                                "loadavg_start": [round(x, 2) for x in os.getloadavg()], "quick": args.quick}
     work = Path(os.environ.get("BENCH_WORK_DIR", "/tmp")) / f"pos-ingest-bench-{uuid.uuid4().hex[:6]}"
     deps = start_deps(work / "deps")
