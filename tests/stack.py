@@ -218,7 +218,8 @@ def start_stack(deps: Deps, work_dir: Path, *, services: list[str] | None = None
     db_name = f"posingest_test_{session}"
     prefix = f"t{session}."
     ports = {k: free_port() for k in ("RECEIVER_PORT", "SUPPORT_PORT", "VIEWS_PORT")}
-    metrics_base = 20000 + (int(session, 16) % 2000) * 10
+    # below the ephemeral range (32768+): a restarted stage must not find its port taken by a client socket
+    metrics_base = 20000 + (int(session, 16) % 1270) * 10
     run_dir = work_dir / f"stack-{session}"
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": deps.kafka, "S3_ENDPOINT_URL": deps.s3,
            "DATABASE_URL": database_url(deps.pg_server, db_name), "TOPIC_PREFIX": prefix,
