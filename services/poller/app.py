@@ -202,6 +202,10 @@ async def serve(poller: Poller, stop: asyncio.Event) -> None:
     await poller.start()
     consumer = NotificationConsumer(poller) if poller.settings.poller_notifications else None
     tasks = [asyncio.create_task(consumer.run(stop))] if consumer else []
+    if poller.settings.deliverect_callbacks:
+        from services.poller.callbacks import run_callbacks
+
+        tasks.append(asyncio.create_task(run_callbacks(poller, stop), name="deliverect-callbacks"))
     try:
         while not stop.is_set():
             try:

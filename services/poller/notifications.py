@@ -28,14 +28,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class NotificationConsumer:
-    def __init__(self, poller: Poller) -> None:
+class PollerConsumer:
+    """A consumer group of the poller's own (read_committed): ``handle`` records a batch, then its offsets are
+    committed; while the database or object storage is down the same batch is handled again."""
+
+    def __init__(self, poller: Poller, *, group: str, topic_names: list[str]) -> None:
         s = poller.settings
         self.poller = poller
-        self.topic = s.topic(topics.RAW)
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poller-kafka")
+        self.topics = [s.topic(t) for t in topic_names]
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{group}-kafka")
         self._consumer = Consumer({
-            "bootstrap.servers": s.kafka_bootstrap_servers, "group.id": f"{s.topic_prefix}pos-ingest-poller",
+            "bootstrap.servers": s.kafka_bootstrap_servers, "group.id": f"{s.topic_prefix}{group}",
             "enable.auto.commit": False, "auto.offset.reset": "earliest", "isolation.level": "read_committed",
             "session.timeout.ms": s.session_timeout_ms, "heartbeat.interval.ms": max(500, s.session_timeout_ms // 3),
             "max.poll.interval.ms": 1800000, "fetch.wait.max.ms": 50,
@@ -43,6 +46,38 @@ class NotificationConsumer:
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    async def handle(self, messages: list[Message]) -> int:
+        """Record what the batch asks for; the count is logged."""
+        raise NotImplementedError
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._call(self._consumer.subscribe, self.topics)
+        try:
+            while not stop.is_set():
+                messages = await self._call(self._consumer.consume, 200, 0.5)
+                if not messages:
+                    continue
+                while not stop.is_set():
+                    try:
+                        recorded = await self.handle(messages)
+                        break
+                    except (DependencyUnavailable, *PG_OUTAGE) as exc:
+                        log.warning("%s: batch not recorded yet (%s); retrying", type(self).__name__, exc)
+                        await asyncio.sleep(1.0)
+                else:
+                    return  # stopping before it was recorded: not committed, so read again next time
+                if recorded:
+                    log.info("%s: recorded %d", type(self).__name__, recorded)
+                await self._call(lambda: self._consumer.commit(asynchronous=False))
+        finally:
+            await self._call(self._consumer.close)
+            self._io.shutdown(wait=False)
+
+
+class NotificationConsumer(PollerConsumer):
+    def __init__(self, poller: Poller) -> None:
+        super().__init__(poller, group="pos-ingest-poller", topic_names=[topics.RAW])
 
     async def handle(self, messages: list[Message]) -> int:
         inputs = []
@@ -58,26 +93,3 @@ class NotificationConsumer:
                                     key=None, headers={}, schema=schema, record=record))
         found = notification_refetches(await deliveries(inputs, self.poller.store)) if inputs else []
         return await self.poller.schedule_refetch(found)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await self._call(self._consumer.subscribe, [self.topic])
-        try:
-            while not stop.is_set():
-                messages = await self._call(self._consumer.consume, 200, 0.5)
-                if not messages:
-                    continue
-                while not stop.is_set():
-                    try:
-                        scheduled = await self.handle(messages)
-                        break
-                    except (DependencyUnavailable, *PG_OUTAGE) as exc:
-                        log.warning("refetch not recorded yet (%s); retrying", exc)
-                        await asyncio.sleep(1.0)
-                else:
-                    return  # stopping before it was recorded: not committed, so read again next time
-                if scheduled:
-                    log.info("scheduled %d notification-triggered pull(s)", scheduled)
-                await self._call(lambda: self._consumer.commit(asynchronous=False))
-        finally:
-            await self._call(self._consumer.close)
-            self._io.shutdown(wait=False)

@@ -22,4 +22,12 @@ class PollerSettings(ReceiverSettings):
     poller_token_margin_s: int = 120  # refresh an OAuth2 token this long before it expires
     poller_max_pages: int = 1000  # per run, a guard against a server that never says "last page"
     poller_notifications: bool = True  # consume integration.raw for menu.updated notifications
+    # Deliverect async menus: report ONLINE/FAILED to the push's callback URL (services/poller/callbacks.py)
+    deliverect_callbacks: bool = True
+    #: comma-separated host patterns a callback may go to (``*.x`` = any subdomain of x); others are refused
+    deliverect_callback_hosts: str = "*.deliverect.com,*.deliverect.io"
+    deliverect_callback_window_s: int = 1800  # Deliverect wants the answer within 30 minutes of the push
+    #: a per-command failure may still be followed by the payload's other commands: wait this long for them
+    deliverect_callback_grace_s: float = 60.0
+    deliverect_callback_timeout_s: float = 10.0
     session_timeout_ms: int = 6000
