@@ -55,6 +55,8 @@ class ReceiverSettings(CommonSettings):
     max_json_depth: int = 64  # deeper JSON bodies are refused (400) before they are stored
     partner_rate_limit_per_s: int = 20  # per API key, unless the key has its own limit
     idempotency_retention_h: int = 24  # how long an Idempotency-Key answers with its first response
+    views_key_prefix: str = ""  # the views' Redis keys (services/views/settings.py): store-status queries read them
+    store_status_timeout_s: float = 1.0  # a store-status query waits this long for Redis, then answers without it
 
 
 class StageSettings(CommonSettings):

@@ -20,6 +20,9 @@ from services.receiver.handlers import Receiver, answer_query, receive, resolve_
 from services.receiver.http import error, metrics_middleware
 from services.receiver.partner import add_routes as add_partner_routes
 from services.receiver.security import PARSER_FIELD_LIMIT, AuthFailureLog, header_limit_middleware
+from services.receiver.store_status import StoreStatusLookup
+from services.views.settings import key_base
+from services.views.store import ViewReader
 
 log = logging.getLogger(__name__)
 RECEIVER = web.AppKey("receiver", Receiver)
@@ -38,6 +41,9 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
     rx = Receiver(settings=settings, pool=pool, writer=writer, publisher=publisher,
                   box=SecretBox(settings.secrets_key.get_secret_value() if settings.secrets_key else None))
     auth_log = rx.auth_log = AuthFailureLog(pool, publisher.publish_failure)
+    rx.store_status = StoreStatusLookup(pool, ViewReader.from_url(
+        settings.redis_url, key_base(settings.views_key_prefix, settings.topic_prefix)),
+        timeout_s=settings.store_status_timeout_s)
     app[RECEIVER] = rx
     ready_cache: dict[str, float | bool] = {"at": 0.0, "ok": False}
 
@@ -56,6 +62,7 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
         await writer.stop()
         await sweeper.stop()
         await auth_log.stop()
+        await rx.store_status.close()
         await asyncio.get_running_loop().run_in_executor(None, publisher.close)
         await sweeper.mark_once()
         await pool.close()

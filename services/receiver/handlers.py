@@ -71,6 +71,7 @@ class Receiver:
     sources: TtlCache = field(default_factory=lambda: TtlCache(5.0))
     limiter: RateLimiter = field(default_factory=RateLimiter)
     auth_log: AuthFailureLog | None = None
+    store_status: Any = None  # StoreStatusLookup: answers store-status queries (PetPooja get_store_status)
 
     def __post_init__(self) -> None:
         self.trusted = parse_networks(self.settings.trusted_proxies)
@@ -193,6 +194,11 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
         return error(503, "storage unavailable", exc.message[:200],
                      headers={"Retry-After": str(settings.retry_after_s)})
     log.debug("accepted", extra={"rawId": durable.raw_id, "tenant": tenant, "provider": provider})
+    store_query = adapter.store_status_query(family, body) if rx.store_status is not None else None
+    if store_query is not None:
+        # the vendor asks for the store's current status: only the views know it (never a 5xx for this read)
+        status, stale = await rx.store_status.current(tenant, provider, store_query)
+        return _reply(adapter.status_reply(status, stale=stale))
     base_url = f"{request.scheme}://{request.host}"
     custom = adapter.accepted_reply(family, body, raw_id=durable.raw_id, base_url=base_url)
     if custom is not None:

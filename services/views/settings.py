@@ -19,4 +19,9 @@ class ViewsServiceSettings(ViewsSettings):
 
     @property
     def key_base(self) -> str:
-        return self.views_key_prefix or f"pos-ingest:views:{self.topic_prefix}"
+        return key_base(self.views_key_prefix, self.topic_prefix)
+
+
+def key_base(views_key_prefix: str, topic_prefix: str) -> str:
+    """The views' Redis key base, for the views and for other readers of them (the receiver)."""
+    return views_key_prefix or f"pos-ingest:views:{topic_prefix}"

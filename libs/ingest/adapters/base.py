@@ -154,6 +154,16 @@ class ProviderAdapter(abc.ABC, Generic[SourceT]):
         """After the raw log holds the payload: a vendor-specific answer instead of the standard 202."""
         return None
 
+    def store_status_query(self, family: str, raw_body: bytes) -> str | None:
+        """The vendor's store id when the payload asks for that store's current status (PetPooja's
+        ``get_store_status``): the receiver reads it from the views and answers with ``status_reply``."""
+        return None
+
+    def status_reply(self, store_status: str | None, *, stale: bool = False) -> Reply:
+        """The answer to a store-status query: ``store_status`` is the canonical status (OPEN, BUSY, CLOSED,
+        PAUSED) or None when unknown; ``stale``: the views could not be read, this is the last known one."""
+        raise NotImplementedError(f"{self.provider} asks for no store status")
+
     @abc.abstractmethod
     def parse(self, raw: RawDelivery) -> SourceT:
         """Typed payload, or ``UnparseablePayload``; an event type we do not handle → ``UnsupportedEvent``."""

@@ -65,8 +65,28 @@ class PetPoojaAdapter(ProviderAdapter[PetPoojaSource]):
         if kind == "update_store_status":
             return Reply(200, {**_ACK, "message": f"Store Status updated successfully for store "
                                                   f"{data.get('restID', '')}"})
-        # get_store_status wants the current status, which only the views know: the receiver answers it
+        # get_store_status wants the current status, which only the views know: the receiver asks
+        # store_status_query, reads the views and answers with status_reply
         return Reply(200, _REPLIES[kind]) if kind in _REPLIES else None
+
+    def store_status_query(self, family: str, raw_body: bytes) -> str | None:
+        try:
+            data = load_json(raw_body)
+        except UnparseablePayload:
+            return None
+        return str(data["restID"]) if _classify(data) == "get_store_status" else None
+
+    def status_reply(self, store_status: str | None, *, stale: bool = False) -> Reply:
+        # PetPooja knows on ("1") and off ("0"): busy still takes orders, paused does not
+        if store_status is None:
+            # unknown (never reported, or the views unreadable with nothing known): say on rather than
+            # switch a store off on a guess; the message says it is a guess
+            return Reply(200, {**_ACK, "store_status": "1",
+                               "message": "Store status not known yet; reported as on"})
+        flag = "0" if store_status in ("CLOSED", "PAUSED") else "1"
+        message = ("Store status fetched successfully" if not stale else
+                   "Store status unavailable just now; last known status reported")
+        return Reply(200, {**_ACK, "store_status": flag, "message": message})
 
     def parse(self, raw: RawDelivery) -> PetPoojaSource:
         data = load_json(raw.body)
