@@ -8,7 +8,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -127,14 +127,41 @@ def _load_template(spec: Spec, cases: Path = CASES) -> Template:
                     dict(meta.get("options", {})))
 
 
+#: per process: every Mix of a process shares it, and run_load draws sequence numbers from one process-wide
+#: counter, so successive runs in one process never repeat a dedupe key (a repeat would measure the
+#: duplicate path, not the pipeline); two processes collide only with the same nonce (1 in 1,000)
+PROCESS_NONCE = random.SystemRandom().randrange(1000)
+
+
+class _Sequence:
+    """The process-wide request sequence: drawn one by one, or reserved in blocks for client processes."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def draw(self, limit: int) -> Iterator[int]:
+        for _ in range(limit):
+            self.next += 1
+            yield self.next - 1
+
+    def reserve(self, n: int) -> int:
+        self.next += n
+        return self.next - n
+
+
+_SEQ = _Sequence()
+#: room per nonce for ``add``/``minute`` values: more requests than one process sends
+SPAN = 1_000_000
+
+
 def _rewrite(value: str, mode: str, seq: int, entity: int, nonce: int) -> str:
     if mode == "entity":
         return f"{value}{entity:04d}" if value.isdigit() else f"{value}-{entity:04d}"
     if mode == "add":
-        return str(int(value) + nonce * 1_000_000 + seq)
+        return str(int(value) + nonce * SPAN + seq)
     if mode == "minute":
         # the first 16 characters are always YYYY-MM-DD?HH:MM; the rest (seconds, fraction, zone) stays
-        moved = datetime.fromisoformat(value[:16]) + timedelta(minutes=nonce * 200_000 + seq)
+        moved = datetime.fromisoformat(value[:16]) + timedelta(minutes=nonce * SPAN + seq)
         return moved.strftime(f"%Y-%m-%d{value[10]}%H:%M") + value[16:]
     return f"{value}{nonce:06d}{seq:08d}" if value.isdigit() else f"{value}-{nonce:06d}-{seq:08d}"
 
@@ -157,7 +184,7 @@ class Mix:
         self.secret = secret
         self.entities = entities
         self.scopes = scopes
-        self.nonce = nonce if nonce is not None else random.SystemRandom().randrange(20)
+        self.nonce = nonce if nonce is not None else PROCESS_NONCE
         # scopes are this generator's own (two generators never share a facility's numbering)
         self.tag = uuid.uuid4().hex[:6]
         self._sequences: dict[tuple[str, str], int] = {}
@@ -415,7 +442,7 @@ class _RawClient:
 
 async def run_load(base_url: str, *, tenants: Sequence[str], mix: Mix | None = None, rate: float | None = None,
                    concurrency: int = 64, total: int = 1000, duration_s: float = 30.0,
-                   seq_start: int = 0, warmup: int = 0, client: str = "raw") -> LoadResult:
+                   seq_start: int | None = None, warmup: int = 0, client: str = "raw") -> LoadResult:
     """Send up to ``total`` signed webhooks for at most ``duration_s`` seconds.
 
     ``rate`` set: open loop, request i is due at start + i/rate whatever the answers do; its latency counts
@@ -430,7 +457,8 @@ async def run_load(base_url: str, *, tenants: Sequence[str], mix: Mix | None = N
     result = LoadResult(offered_rps=rate)
     tenant_hosts = {t: f"{t}.localhost:{port}" for t in tenants}
     tenants = list(tenants)
-    counter = iter(range(seq_start, seq_start + warmup + total))
+    counter = iter(range(seq_start, seq_start + warmup + total)) if seq_start is not None else \
+        _SEQ.draw(warmup + total)
     session: aiohttp.ClientSession | None = None
     raw = _RawClient(host, port, concurrency) if client == "raw" else None
     if raw is None:
@@ -515,11 +543,13 @@ def run_load_processes(base_url: str, *, processes: int, tenants: Sequence[str],
     from concurrent.futures import ProcessPoolExecutor
 
     if processes <= 1:
-        return _run_sync(base_url, tenants, rate, concurrency, total, duration_s, 0, warmup)
+        return _run_sync(base_url, tenants, rate, concurrency, total, duration_s, None, warmup)
     share = math.ceil(total / processes)
+    base = _SEQ.reserve(processes * (share + warmup))  # the children share this process's nonce
     with ProcessPoolExecutor(processes) as ex:
         futures = [ex.submit(_run_sync, base_url, tenants, rate / processes if rate else None,
-                             max(1, concurrency // processes), share, duration_s, i * 10_000_000, warmup)
+                             max(1, concurrency // processes), share, duration_s, base + i * (share + warmup),
+                             warmup)
                    for i in range(processes)]
         results = [f.result() for f in futures]
     merged = results[0]
@@ -529,7 +559,7 @@ def run_load_processes(base_url: str, *, processes: int, tenants: Sequence[str],
 
 
 def _run_sync(base_url: str, tenants: Sequence[str], rate: float | None, concurrency: int, total: int,
-              duration_s: float, seq_start: int, warmup: int) -> LoadResult:
+              duration_s: float, seq_start: int | None, warmup: int) -> LoadResult:
     _install_uvloop()
     return asyncio.run(run_load(base_url, tenants=tenants, rate=rate, concurrency=concurrency, total=total,
                                 duration_s=duration_s, seq_start=seq_start, warmup=warmup))

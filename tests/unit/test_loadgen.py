@@ -76,3 +76,27 @@ def test_a_facility_numbers_its_events_consecutively_per_tenant() -> None:
     assert len(seen) == 6
     for numbers in seen.values():
         assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_successive_runs_in_one_process_never_repeat_a_dedupe_key() -> None:
+    from ingest.loadgen import _SEQ
+
+    def keys(mix: Mix, seqs: list[int]) -> set[str]:
+        from datetime import datetime, timezone
+
+        out = set()
+        for seq in seqs:
+            req = mix.request(seq, "acme")
+            t = next(t for t in mix.templates if t.key == req.template)
+            adapter = adapter_class(t.spec.provider)([mix.secret], options=t.options)
+            delivery = RawDelivery(body=req.body, headers=Headers(req.headers),
+                                   raw_id="00000000-0000-4000-8000-0000000000aa", tenant_id="acme",
+                                   provider=t.spec.provider, family=t.path.rsplit("/", 1)[1],
+                                   received_at=datetime.now(timezone.utc), route=t.path)
+            out.add(adapter.dedupe_key(adapter.parse(delivery)))
+        return out
+
+    first = keys(Mix(), list(_SEQ.draw(300)))
+    second = keys(Mix(), list(_SEQ.draw(300)))  # a new generator, as each bench phase makes
+    assert len(first) == 300 and len(second) == 300
+    assert not first & second
