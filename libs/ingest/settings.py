@@ -67,6 +67,8 @@ class StageSettings(CommonSettings):
     session_timeout_ms: int = 6000
     transaction_timeout_ms: int = 15000
     retry_backoff_max_s: float = 10.0
+    #: a Kafka transaction call that has not returned after this long is wedged: the stage exits to restart
+    kafka_stall_timeout_s: float = 180.0
     dedupe_ttl_days: int = 7
 
 

@@ -130,12 +130,29 @@ class StageRunner:
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
 
+    async def _txn_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A transactional producer call under a watchdog.
+
+        librdkafka can wedge inside a transaction op when the coordinator's connection dies mid-request
+        (seen: ``send_offsets_to_transaction(..., 30)`` blocked for 10+ minutes after the broker refused
+        connections for 6 s). Nothing in-process can free that thread, so the stage exits and the supervisor
+        (or Kubernetes) restarts it: the open transaction is fenced by the next instance's
+        ``init_transactions`` and the inputs are read again from the committed offsets — nothing lost.
+        """
+        try:
+            return await asyncio.wait_for(self._call(fn, *args), self.settings.kafka_stall_timeout_s)
+        except asyncio.TimeoutError:
+            log.critical("stage %s: Kafka transaction call %s stalled for %.0fs; exiting to be restarted",
+                         self.stage, getattr(fn, "__name__", fn), self.settings.kafka_stall_timeout_s)
+            logging.shutdown()
+            os._exit(75)  # EX_TEMPFAIL: the stuck native thread would block a normal shutdown
+
     def stop(self) -> None:
         self._stopping.set()
 
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
-        await self._call(self._producer.init_transactions, 30)
+        await self._txn_call(self._producer.init_transactions, 30)
         self._consumer.subscribe(self.input_topics)
         log.info("stage %s consuming %s", self.stage, ", ".join(self.input_topics))
         try:
@@ -151,6 +168,18 @@ class StageRunner:
             await self._call(self._consumer.close)
             await self._call(self._producer.flush, 5)
             self._io.shutdown(wait=False)
+
+    def _next_batch(self) -> list[Message]:
+        """The first message as soon as it arrives (up to ``poll_timeout_s``), then whatever is fetched already.
+
+        ``consume(batch_size, timeout)`` waits the whole timeout unless a full batch is there, which put 50 ms on
+        every hop at light load; this way a batch is what arrived while the previous one was being processed, so
+        batches still grow with load (docs/performance.md).
+        """
+        first = self._consumer.poll(self.settings.poll_timeout_s)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(self.settings.batch_size - 1, 0)]
 
     def _transport_error(self, msg: Message) -> bool:
         return transport_error(msg, self.stage)
@@ -262,7 +291,7 @@ class StageRunner:
         attempt = 0
         while True:
             try:
-                await self._call(self._transact, outputs, tps)
+                await self._txn_call(self._transact, outputs, tps)
                 return
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
@@ -271,7 +300,7 @@ class StageRunner:
                     raise
                 log.warning("stage %s transaction failed (%s), attempt %d", self.stage, err, attempt)
                 if err.txn_requires_abort():
-                    await self._call(self._abort_and_rewind, tps)
+                    await self._txn_call(self._abort_and_rewind, tps)
                     # the inputs will be consumed again; their outputs are re-derived then
                     return
                 await asyncio.sleep(min(0.2 * attempt, 5))
