@@ -290,7 +290,7 @@ def profiled(name: str, pids: dict[str, int], seconds: float) -> Iterator[None]:
 
 
 # --- phases -----------------------------------------------------------------------------------------
-def load(base: str, *, rate: float | None, seconds: float, concurrency: int = 64, warmup: int = 0,
+def load(base: str, *, rate: float | None, seconds: float, concurrency: int = SATURATION_CONNECTIONS, warmup: int = 0,
          processes: int = 1) -> LoadResult:
     total = int(rate * seconds) if rate else 10_000_000
     return run_load_processes(base, processes=processes, tenants=tenant_names(), rate=rate,
@@ -397,16 +397,19 @@ def pipeline(deps: Deps, work: Path, e2e_seconds: float, sat_seconds: float, s3_
         watch.start()
         # warm-up: every stage has joined its group and loaded its caches before anything is timed
         log("pipeline: warm-up")
-        warm = load(stack.receiver, rate=None, seconds=20, concurrency=8)
-        waited = watch.wait_for(commands, [a.raw_id for a in warm.acks[:200]], timeout=60)
+        warm = load(stack.receiver, rate=None, seconds=10, concurrency=8)
+        # every warm-up webhook delivered: the next phase starts on an empty pipeline
+        waited = watch.wait_for(commands, [a.raw_id for a in warm.acks], timeout=120)
         log(f"pipeline: warm-up done ({warm.acked} acked, all seen after {waited:.1f}s)")
         out: dict[str, Any] = {}
 
         # 0. the latency floor: a light load (200/s) the stack is far from saturating
         log("pipeline: open loop 200/s for 8s (latency floor)")
+        stages0 = stage_latency(sampler.ports)
         light = load(stack.receiver, rate=200, seconds=8)
         watch.wait_for(commands, [a.raw_id for a in light.acks], timeout=60)
-        out["at_200"] = {"load": light.summary(), "e2e_commands": e2e_stats(watch, commands, light.acks)[0]}
+        out["at_200"] = {"load": light.summary(), "e2e_commands": e2e_stats(watch, commands, light.acks)[0],
+                         "stage_latency": latency_breakdown(stages0, stage_latency(sampler.ports))}
 
         # 1. end-to-end latency at an offered 1,000 webhooks/s (and the cost of that load)
         segments0, payloads0 = rawlog_totals(stack.receiver)
@@ -640,7 +643,7 @@ def main() -> int:
     args = parser.parse_args()
     BENCH_ENV.update(dict(kv.split("=", 1) for kv in args.env))
     PROFILE["on"] = args.profile
-    sweep_s, e2e_s, sat_s, hop_msgs = (3, 8, 8, 20_000) if args.quick else (6, 20, 20, 50_000)
+    sweep_s, e2e_s, sat_s, hop_msgs = (3, 8, 8, 20_000) if args.quick else (6, 15, 12, 50_000)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     machine: dict[str, Any] = {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
@@ -670,6 +673,7 @@ def main() -> int:
         log(f"partial results in {args.out}/partial-{args.only}.json")
         return 0
     summary = summarize(raw)
+    raw["pipeline_samples"] = PIPELINE_SAMPLES  # lag per stage per second, phase marks, peak RSS
     lat = raw["pipeline"].pop("e2e_latencies_ms", [])
     (args.out / "latest.json").write_text(json.dumps({**summary, "raw": raw}, indent=2, default=str) + "\n")
     raw["pipeline"]["e2e_latencies_ms"] = lat

@@ -157,8 +157,7 @@ class StageRunner:
         log.info("stage %s consuming %s", self.stage, ", ".join(self.input_topics))
         try:
             while not self._stopping.is_set():
-                msgs = await self._call(self._consumer.consume, self.settings.batch_size,
-                                        self.settings.poll_timeout_s)
+                msgs = await self._call(self._next_batch)
                 msgs = [m for m in msgs if not self._transport_error(m)]
                 if msgs:
                     await self._process(msgs)
