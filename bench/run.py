@@ -607,7 +607,7 @@ def plots(raw: dict[str, Any], out: Path) -> list[str]:
     plt.close(fig)
     written.append("receiver.png")
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.5))
     lag = PIPELINE_SAMPLES.get("lag", [])
     for stage in STAGES:
         xs = [t for t, d in lag if stage in d]
@@ -624,6 +624,9 @@ def plots(raw: dict[str, Any], out: Path) -> list[str]:
         ax2.axvline(500, color="grey", lw=0.8, ls=":")
     ax2.set(xlabel="202 → catalog.commands (ms)", ylabel="fraction of webhooks", xscale="log",
             title="End-to-end latency CDF at 1,000 webhooks/s")
+    cpu = sorted(raw["pipeline"]["saturation"].get("cpu_ms_per_webhook", {}).items(), key=lambda kv: kv[1])
+    ax3.barh([k for k, _ in cpu], [v for _, v in cpu])
+    ax3.set(xlabel="CPU ms per webhook", title="CPU per webhook by process at pipeline saturation")
     fig.tight_layout()
     fig.savefig(out / "pipeline.png", dpi=110)
     plt.close(fig)
