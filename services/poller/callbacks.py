@@ -57,12 +57,18 @@ class Verdict:
     wait: bool = False  # a per-command failure: the payload's other commands may still be written
 
 
+#: Deliverect event types that can carry an async ``callback`` (the adapter's classification of menu pushes)
+MENU_EVENTS = frozenset({"menu_update"})
+
+
 def verdict_of(schema: str, record: dict[str, Any]) -> Verdict | None:
     """What one outcome or failure record says about its payload, if it says anything final."""
     raw_id = record.get("rawId")
     if not raw_id or record.get("provider") != PROVIDER:
         return None
     if schema == "PayloadOutcome" and record.get("outcome") == "processed":
+        if record.get("eventType") not in MENU_EVENTS:
+            return None  # only menu pushes carry a callback: no S3 read for snoozes, busy modes, orders
         n = len(record.get("commandIds") or []) + len(record.get("duplicateCommandIds") or [])
         return Verdict(raw_id, "ONLINE", f"{n} commands")
     if schema == "FailureRecord" and record.get("class") != "duplicate":

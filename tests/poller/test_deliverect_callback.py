@@ -168,10 +168,11 @@ def test_host_allowlist_matches_subdomains_and_https_only_except_named_loopback(
 def test_verdicts_processed_beats_failed_and_duplicates_say_nothing() -> None:
     failed = {"rawId": "r1", "provider": "deliverect", "class": "validation", "message": "bad", "commandId": "c1"}
     processed = {"rawId": "r1", "provider": "deliverect", "outcome": "processed", "commandIds": ["a", "b"],
-                 "duplicateCommandIds": []}
+                 "duplicateCommandIds": [], "eventType": "menu_update"}
     assert verdict_of("FailureRecord", {**failed, "class": "duplicate"}) is None
     assert verdict_of("PayloadOutcome", {**processed, "outcome": "skipped"}) is None
     assert verdict_of("PayloadOutcome", {**processed, "provider": "petpooja"}) is None
+    assert verdict_of("PayloadOutcome", {**processed, "eventType": "snooze"}) is None  # no menu, no S3 read
     one = verdict_of("FailureRecord", failed)
     assert one == Verdict("r1", "FAILED", "validation: bad", wait=True)
     whole = verdict_of("FailureRecord", {**failed, "class": "mapping", "commandId": None})
