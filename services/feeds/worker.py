@@ -27,7 +27,7 @@ from ingest.canonical.mapping import MappingContext, MappingKey, TenantSettings,
 from ingest.db.pool import PG_OUTAGE, outage
 from ingest.errors import DependencyUnavailable, Fatal, Retriable
 from ingest.kafka.results import Output
-from ingest.kafka.stage import classify
+from ingest.kafka.stage import classify, produce_outputs
 from ingest.pipeline import tenant_to_map
 from ingest.rawlog.s3 import S3Store
 from services.feeds.settings import FeedsSettings
@@ -250,14 +250,7 @@ class FeedWorker:
         p = self._producer
         p.begin_transaction()
         try:
-            for o in outputs:
-                while True:
-                    try:
-                        p.produce(self.settings.topic(o.topic), value=o.value, key=o.key.encode(),
-                                  headers=[(k, v.encode()) for k, v in o.headers.items()])
-                        break
-                    except BufferError:
-                        p.poll(0.05)
+            produce_outputs(p, outputs, self.settings.topic)
             p.commit_transaction(60)
         except KafkaException:
             try:

@@ -308,14 +308,7 @@ class StageRunner:
         p = self._producer
         p.begin_transaction()
         try:
-            for o in outputs:
-                while True:
-                    try:
-                        p.produce(self.settings.topic(o.topic), value=o.value, key=o.key.encode(),
-                                  headers=[(k, v.encode()) for k, v in o.headers.items()])
-                        break
-                    except BufferError:
-                        p.poll(0.05)
+            produce_outputs(p, outputs, self.settings.topic)
             p.send_offsets_to_transaction(tps, self._consumer.consumer_group_metadata(), 30)
             p.commit_transaction(60)
         except KafkaException as exc:
@@ -389,6 +382,18 @@ async def serve_stage(spec: StageSpec, settings: StageSettings) -> None:
             await health.cleanup()
         if spec.on_stop:
             await spec.on_stop()
+
+
+def produce_outputs(producer: Producer, outputs: list[Output], topic: Callable[[str], str]) -> None:
+    """Produce each output (inside the caller's transaction), waiting out a full local queue."""
+    for o in outputs:
+        headers = [(k, v.encode()) for k, v in o.headers.items()]
+        while True:
+            try:
+                producer.produce(topic(o.topic), value=o.value, key=o.key.encode(), headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
 
 
 def stage_with_resources(name: str, input_topic: str, expect: str | None, handler: BatchHandler, *,
