@@ -75,7 +75,8 @@ def start_broker(port: int | None = None, log_path: Path | None = None, *,
 
 def start_s3(port: int | None = None, log_path: Path | None = None) -> Embedded:
     port = port or free_port()
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    own = Path(sys.executable).with_name("moto_server")  # the venv's, not whatever PATH finds first
+    exe = str(own) if own.exists() else (shutil.which("moto_server") or "moto_server")
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
