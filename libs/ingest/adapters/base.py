@@ -233,6 +233,13 @@ class CommandFactory:
                                  reason_code="invalid_command_fields") from exc
 
 
+def first_error(exc: Any) -> str:
+    """A pydantic ValidationError's first error as ``loc.path: message`` (what UnparseablePayload says)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
+
+
 def load_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; anything else is UnparseablePayload."""
     import json

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pydantic import ValidationError
 
 from ingest.adapters.base import AuthTraits, CommandFactory, ProviderAdapter, RawDelivery, SourceEvent, load_json
+from ingest.adapters.base import first_error
 from ingest.adapters.inhouse_wms import payloads, translate
 from ingest.adapters.signing import standard_webhooks_sign, verify_standard_webhooks
 from ingest.canonical.commands import CommandBase
@@ -36,14 +37,14 @@ class InhouseWmsAdapter(ProviderAdapter[InhouseWmsSource]):
         try:
             env = payloads.Envelope.model_validate(body)
         except ValidationError as exc:
-            raise UnparseablePayload(f"not an in-house WMS envelope: {_first_error(exc)}") from exc
+            raise UnparseablePayload(f"not an in-house WMS envelope: {first_error(exc)}") from exc
         model = payloads.DATA_MODELS.get(env.event_type)
         if model is None:
             raise UnsupportedEvent(f"event type {env.event_type!r} is not handled")
         try:
             data = model.model_validate(env.data)
         except ValidationError as exc:
-            raise UnparseablePayload(f"{env.event_type}: {_first_error(exc)}") from exc
+            raise UnparseablePayload(f"{env.event_type}: {first_error(exc)}") from exc
         return InhouseWmsSource(event_type=env.event_type, event_id=env.event_id, occurred_at=env.occurred_at,
                                 payload=body, delivery=raw, envelope=env, data=data)
 
@@ -63,8 +64,3 @@ class InhouseWmsAdapter(ProviderAdapter[InhouseWmsSource]):
                               occurred_at=env.occurred_at)
         return translate.TRANSLATORS[env.event_type](env, source.data, make, mapping_context)
 
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))

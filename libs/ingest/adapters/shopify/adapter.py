@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 
 from ingest.adapters.base import AuthTraits, CommandFactory, ProviderAdapter, RawDelivery, SourceEvent, load_json
+from ingest.adapters.base import first_error
 from ingest.adapters.shopify import payloads, translate
 from ingest.adapters.signing import optional_header, sign_body, verify_body_hmac
 from ingest.canonical.commands import CommandBase
@@ -53,7 +54,7 @@ class ShopifyAdapter(ProviderAdapter[ShopifySource]):
         try:
             body = model.model_validate(data)
         except ValidationError as exc:
-            raise UnparseablePayload(f"{topic}: {_first_error(exc)}") from exc
+            raise UnparseablePayload(f"{topic}: {first_error(exc)}") from exc
         shop = _header(raw.headers, "Shop-Domain")
         return ShopifySource(event_type=topic, event_id=_header(raw.headers, "Event-Id"),
                              occurred_at=_occurred_at(body, raw), payload=data, delivery=raw,
@@ -89,8 +90,3 @@ def _occurred_at(body: object, raw: RawDelivery) -> datetime | None:
     except ValueError:
         return None
 
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))

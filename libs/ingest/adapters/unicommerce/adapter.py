@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from ingest.adapters.base import AuthTraits, CommandFactory, ProviderAdapter, RawDelivery, Reply, SourceEvent
+from ingest.adapters.base import first_error
 from ingest.adapters.signing import optional_header, verify_static_token
 from ingest.adapters.unicommerce import payloads, translate
 from ingest.canonical.commands import CommandBase
@@ -128,7 +129,7 @@ class UnicommerceAdapter(ProviderAdapter[UnicommerceSource]):
         try:
             body = model.model_validate(data)
         except ValidationError as exc:
-            raise UnparseablePayload(f"{route}: {_first_error(exc)}") from exc
+            raise UnparseablePayload(f"{route}: {first_error(exc)}") from exc
         tz = self._timezone(raw)
         return UnicommerceSource(event_type=route, event_id=_event_id(route, body, raw),
                                  occurred_at=_occurred_at(body, tz), payload=data, delivery=raw, route=route,
@@ -189,11 +190,3 @@ def _occurred_at(body: object, tz: str) -> datetime | None:
         if value is not None:
             return value
     return None
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
-
-

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from ingest.adapters.base import AuthTraits, CommandFactory, ProviderAdapter, RawDelivery, SourceEvent, load_json
+from ingest.adapters.base import first_error
 from ingest.adapters.vinculum import payloads, translate
 from ingest.adapters.vinculum.payloads import parse_vinculum_time
 from ingest.canonical.commands import CommandBase
@@ -69,7 +70,7 @@ class VinculumAdapter(ProviderAdapter[VinculumSource]):
         try:
             body = payloads.DOCUMENT_MODELS[document].model_validate(data)
         except ValidationError as exc:
-            raise UnparseablePayload(f"{document}: {_first_error(exc)}") from exc
+            raise UnparseablePayload(f"{document}: {first_error(exc)}") from exc
         # snapshot rows are (location, sku, bucket) absolutes as of the poll: the body hash is the identity
         return VinculumSource(event_type=document, payload=data, delivery=raw, body=body)
 
@@ -90,9 +91,4 @@ class VinculumAdapter(ProviderAdapter[VinculumSource]):
         currency = self.options.get("currency") or (tenant.default_currency if tenant else None)
         return {**self.options, "timezone": tz, "currency": currency}
 
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
 __all__ = ["VinculumAdapter", "form_request", "header_request", "parse_vinculum_time", "request_window"]

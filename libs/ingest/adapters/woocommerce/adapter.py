@@ -16,6 +16,7 @@ from ingest.adapters.base import (
     SourceEvent,
     load_json,
 )
+from ingest.adapters.base import first_error
 from ingest.adapters.signing import optional_header, sign_body, verify_body_hmac
 from ingest.adapters.woocommerce import payloads, translate
 from ingest.canonical.commands import CommandBase
@@ -71,7 +72,7 @@ class WooCommerceAdapter(ProviderAdapter[WooCommerceSource]):
         try:
             body = model.model_validate(data)
         except ValidationError as exc:
-            raise UnparseablePayload(f"{topic}: {_first_error(exc)}") from exc
+            raise UnparseablePayload(f"{topic}: {first_error(exc)}") from exc
         return WooCommerceSource(event_type=topic, event_id=_event_id(source, body, raw),
                                  occurred_at=_occurred_at(body), payload=data, delivery=raw, source=source,
                                  body=body)
@@ -105,8 +106,3 @@ def _occurred_at(body: object) -> datetime | None:
     except ValueError:
         return None
 
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
