@@ -49,6 +49,9 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.stack, self.interval = stack, interval
         self.peak: dict[str, float] = defaultdict(float)
+        #: CPU seconds (user + system) per process name at the first and the latest sample
+        self.cpu_first: dict[str, float] = {}
+        self.cpu_last: dict[str, float] = {}
         self._halt = threading.Event()
 
     def _processes(self) -> dict[str, psutil.Process]:
@@ -85,12 +88,20 @@ class RssSampler(threading.Thread):
             for name, proc in procs.items():
                 try:
                     self.peak[name] = max(self.peak[name], proc.memory_info().rss / 2**20)
+                    t = proc.cpu_times()
                 except psutil.Error:
                     continue
+                self.cpu_first.setdefault(name, t.user + t.system)
+                self.cpu_last[name] = t.user + t.system
 
     def stop(self) -> None:
         self._halt.set()
         self.join(5)
+
+    def cpu_ms_per(self, n: int) -> dict[str, float]:
+        """CPU ms each process spent per unit of work (``n`` units), largest first."""
+        used = {k: (self.cpu_last[k] - self.cpu_first[k]) * 1000 / max(n, 1) for k in self.cpu_last}
+        return {k: round(v, 3) for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0}
 
 
 class CommandCounter(threading.Thread):
@@ -173,6 +184,7 @@ def bench(rows: int, timeout: float) -> dict[str, Any]:
                 else None, "commands_per_s": round(counter.count / elapsed),
                 "peak_rss_mb": round(max(peak.values()), 1) if peak else None,
                 "peak_rss_by_process_mb": {k: round(v, 1) for k, v in peak.items()},
+                "cpu_ms_per_row_by_process": sampler.cpu_ms_per(rows),
                 "import": {k: progress[k] for k in ("state", "rowsDone", "rowsTotal", "commands", "failures")}}
     finally:
         try:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from ingest import topics
+from ingest.ids import uuid5_str
 from ingest.adapters.base import COMMAND_ID_NAMESPACE, CommandFactory, Headers, RawDelivery, SourceEvent
 from ingest.adapters.google_merchant.feed import FeedItem, FeedRow, RowError
 from ingest.adapters.google_merchant.translate import item_key, row_keys, rows_to_commands
@@ -98,7 +99,7 @@ class RowCommandFactory(CommandFactory):
 
 
 def deactivation_id(raw_id: str, external_item_id: str) -> str:
-    return str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{raw_id}:deactivate:{external_item_id}"))
+    return uuid5_str(COMMAND_ID_NAMESPACE, f"{raw_id}:deactivate:{external_item_id}")
 
 
 @dataclass
@@ -205,7 +206,7 @@ def failure_output(job: FeedJob, error: IngestError, details: dict[str, str], ke
            "replayId": job.record.get("replayId")}
     rec = failure_record(None, Failure(error, details=details), stage=STAGE, index=0, origin=job.origin_tuple,
                          raw=raw)
-    rec["failureId"] = str(uuid.uuid5(FAILURE_NAMESPACE, f"{job.raw_id}:{raw['replayId'] or ''}:{STAGE}:{key}"))
+    rec["failureId"] = uuid5_str(FAILURE_NAMESPACE, f"{job.raw_id}:{raw['replayId'] or ''}:{STAGE}:{key}")
     topic, partition, offset = job.origin_tuple
     return Output(topics.FAILURES, f"{job.tenant_id}:-:{job.raw_id}", codec().encode("FailureRecord", rec),
                   {"raw-id": job.raw_id, "tenant-id": job.tenant_id, "provider": job.provider,

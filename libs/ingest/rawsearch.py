@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ingest.adapters.base import RawDelivery
 from ingest.canonical.mapping import MappingKey
@@ -42,8 +43,8 @@ def search_row(delivery: RawDelivery, keys: Iterable[MappingKey] = ()) -> dict[s
     ids = {k.external_id for k in keys}
     if len(delivery.body) <= DOC_MAX_BYTES:
         try:
-            doc = json.loads(delivery.body)
-        except (ValueError, UnicodeDecodeError):
+            doc = orjson.loads(delivery.body)
+        except orjson.JSONDecodeError:
             doc = None  # CSV/XML/form bodies: searchable by vendor id only
     if doc is not None:
         _id_values(doc, ids)
@@ -79,4 +80,11 @@ class PostgresSearchIndex:
             "INSERT INTO raw_search (raw_id, received_at, tenant_id, provider, ext_ids, doc) "
             "SELECT raw_id, received_at, tenant_id, provider, ext_ids, doc FROM jsonb_to_recordset($1::jsonb) "
             "AS x(raw_id uuid, received_at timestamptz, tenant_id text, provider text, ext_ids text[], doc jsonb) "
-            "ON CONFLICT DO NOTHING", json.dumps(list(rows), default=str))
+            "ON CONFLICT DO NOTHING", _dumps(list(rows)))
+
+
+def _dumps(rows: list[dict[str, Any]]) -> str:
+    try:
+        return orjson.dumps(rows, default=str).decode()
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (254): the standard library still can
+        return json.dumps(rows, default=str)

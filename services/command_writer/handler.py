@@ -9,6 +9,7 @@ import uuid
 from typing import Any, Protocol
 
 from ingest import topics
+from ingest.ids import uuid5_str
 from ingest.avro import codec
 from ingest.canonical.commands import COMMAND_TYPES
 from ingest.kafka.results import Input, Output, Result, outcome_record
@@ -41,11 +42,11 @@ def kafka_key(record: dict[str, Any]) -> str:
     return f"{record['tenantId']}:{record.get('storeId') or '-'}:{entity_id}"
 
 
-def event_of(name: str, record: dict[str, Any]) -> tuple[str, str, bytes]:
+def event_of(name: str, record: dict[str, Any], raw: bytes = b"") -> tuple[str, str, bytes]:
+    """The event: ``eventId`` and ``eventType`` written in front of the command's own encoded fields."""
     cls = COMMAND_TYPES[name]
-    event = {"eventId": str(uuid.uuid5(EVENT_NAMESPACE, record["commandId"])), "eventType": cls.event_type,
-             **record}
-    return cls.event_topic, cls.event_type, codec().encode(cls.event_type, event)
+    head = {"eventId": uuid5_str(EVENT_NAMESPACE, record["commandId"]), "eventType": cls.event_type}
+    return cls.event_topic, cls.event_type, codec().splice(cls.event_type, raw, record, head=head)
 
 
 async def handle(inputs: list[Input], *, written: WrittenCommands) -> list[Result]:
@@ -68,7 +69,7 @@ async def handle(inputs: list[Input], *, written: WrittenCommands) -> list[Resul
                        "type": name, "command-id": record["commandId"]}
             if record["commandId"] not in public.get(topics.COMMANDS, ()):
                 outputs.append(Output(topics.COMMANDS, key, raw, headers))
-            topic, event_type, value = event_of(name, record)
+            topic, event_type, value = event_of(name, record, raw)
             if record["commandId"] not in public.get(topic, ()):
                 outputs.append(Output(topic, key, value, {**headers, "type": event_type}))
             ids.append(record["commandId"])

@@ -81,9 +81,9 @@ async def handle(inputs: list[Input], *, claims: ClaimStore, bodies: BodyLoader)
         if first_in_batch[key] != n:
             ours, first_raw = False, inputs[first_in_batch[key]].raw_id or ""
         if ours or first_raw == inp.raw_id:
-            record = {**inp.record, "dedupeKey": key}
-            topic = topics.IMPORTS if record.get("family") == "import" else topics.DEDUPED
-            results[n] = Result(outputs=[Output(topic, inp.key or "", codec().encode("Deduped", record),
+            topic = topics.IMPORTS if inp.record.get("family") == "import" else topics.DEDUPED
+            value = codec().splice("Deduped", inp.value, inp.record, tail={"dedupeKey": key})
+            results[n] = Result(outputs=[Output(topic, inp.key or "", value,
                                                 forward_headers(inp, "Deduped"))])
         elif n in pulled:
             # a poller re-fetching a document that has not changed: nothing new, not a vendor fault

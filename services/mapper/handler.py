@@ -112,6 +112,7 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
     if auto:
         await repo.create(auto, auto_created=True)
         found.update(await repo.load([row[:4] for row in auto]))
+    auto_keys = {row[:4] for row in auto}
     for n, (d, source, keys) in parsed.items():
         inp = inputs[n]
         missing = sorted(k for k in keys if (d.tenant_id, d.provider, k.entity, k.external_id) not in found)
@@ -121,14 +122,14 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
                                                        missing=[(k.entity, k.external_id) for k in missing]),
                                      eventType=source.event_type)
             continue
-        auto_keys = {row[:4] for row in auto}
         mappings = [{"entity": k.entity, "externalId": k.external_id,
                      "canonicalId": found[(d.tenant_id, d.provider, k.entity, k.external_id)],
                      "autoCreated": (d.tenant_id, d.provider, k.entity, k.external_id) in auto_keys}
                     for k in sorted(keys)]
         tenant = tenants.get(d.tenant_id) or TenantSettings(d.tenant_id)
-        record = {**inp.record, "mappings": mappings, "tenantSettings": tenant_to_map(tenant)}
+        value = codec().splice("Mapped", inp.value, inp.record,
+                               tail={"mappings": mappings, "tenantSettings": tenant_to_map(tenant)})
         anomaly = sequence_failures.get(n)
-        results[n] = Result(outputs=[Output(topics.MAPPED, inp.key or "", codec().encode("Mapped", record),
+        results[n] = Result(outputs=[Output(topics.MAPPED, inp.key or "", value,
                                             forward_headers(inp, "Mapped"))], failures=[anomaly] if anomaly else [])
     return [results[n] for n in range(len(inputs))]

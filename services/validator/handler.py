@@ -26,8 +26,11 @@ def check(inp: Input) -> Result:
         good.append(raw if checked is record else codec().encode(name, checked))
     if failures and not good and inp.record["commands"]:
         return Result(failures=failures, label="failed")
-    record = {**inp.record, "commands": good}
-    return Result(outputs=[Output(topics.VALIDATED, inp.key or "", codec().encode("Validated", record),
+    if good == inp.record["commands"]:  # nothing refused or completed: the same fields under the next schema
+        value = codec().splice("Validated", inp.value, inp.record)
+    else:
+        value = codec().encode("Validated", {**inp.record, "commands": good})
+    return Result(outputs=[Output(topics.VALIDATED, inp.key or "", value,
                                   forward_headers(inp, "Validated"))], failures=failures)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from ingest.adapters.registry import registered_providers
 from ingest.avro import codec
+from ingest.canonical.commands import COMMAND_TYPES
 from ingest.errors import InvalidSignature, UnmappedReference, UnparseablePayload, UnsupportedEvent
 from tests.adapters.cases import TEST_SECRET, Case, load_cases
 
@@ -108,9 +109,14 @@ def test_every_command_encodes_against_its_avro_schema(case: Case) -> None:
     adapter = case.adapter()
     source = adapter.parse(case.delivery())
     for command in adapter.to_canonical_commands(source, case.context(adapter.mapping_keys(source))):
-        name, record = codec().decode(codec().encode(command.command_type, command.to_record()))
+        data = codec().encode(command.command_type, command.to_record())
+        name, record = codec().decode(data)
         assert name == command.command_type
         assert record["commandId"] == command.command_id
+        # the command writer writes the event's two fields in front of the command's bytes: exactly a full encode
+        event_type = COMMAND_TYPES[name].event_type
+        head = {"eventId": "e-1", "eventType": event_type}
+        assert codec().splice(event_type, data, record, head=head) == codec().encode(event_type, {**head, **record})
 
 
 @pytest.mark.parametrize("case", COMMAND_CASES, ids=lambda c: c.id)

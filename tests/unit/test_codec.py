@@ -52,3 +52,57 @@ def test_every_command_model_agrees_with_its_schema() -> None:
         assert set(fields) == set(model_fields) | {"commandType"}, name
         event = json.loads((SCHEMAS / "events" / f"{cls.event_type}.avsc").read_text())
         assert [f["name"] for f in event["fields"]] == ["eventId", "eventType", *fields]
+
+
+def _stage_records() -> dict[str, dict]:
+    """One real record per envelope and command, as the chained stages produce them from a recorded payload."""
+    import asyncio
+
+    from bench.stages_bench import Chain, raw_messages
+
+    chain = Chain()
+    seen: dict[str, dict] = {}
+
+    async def run() -> None:
+        current = raw_messages(60)
+        topics_ = ["integration.deduped", "integration.mapped", "integration.transformed", "integration.validated"]
+        for n, runner in enumerate(chain.runners):
+            for inp in runner._decode(current)[0]:
+                seen.setdefault(inp.schema, {"value": inp.value, "record": inp.record})
+            outputs = await chain.hop(runner, current)
+            if n < len(topics_):
+                from bench.stages_bench import FakeMessage
+                current = [FakeMessage(topics_[n], 0, k, o.key.encode(), o.value, []) for k, o in enumerate(outputs)
+                           if o.topic == topics_[n]]
+
+    asyncio.run(run())
+    return seen
+
+
+@pytest.fixture(scope="module")
+def stage_records() -> dict[str, dict]:
+    return _stage_records()
+
+
+@pytest.mark.parametrize("target,source,head,tail", [
+    ("Deduped", "RawReceived", {}, {"dedupeKey": "acme:evt-1"}),
+    ("Mapped", "Deduped", {}, {"mappings": [{"entity": "item", "externalId": "A", "canonicalId": "c-1",
+                                             "autoCreated": True}], "tenantSettings": {"timezone": "UTC"}}),
+    ("Validated", "Transformed", {}, {}),
+])
+def test_given_an_envelope_when_spliced_then_bytes_equal_a_full_encode(stage_records, target, source, head,
+                                                                        tail) -> None:
+    given = stage_records[source]
+    spliced = codec().splice(target, given["value"], given["record"], head=head, tail=tail)
+    assert spliced == codec().encode(target, {**head, **given["record"], **tail})
+    assert codec().decode(spliced)[0] == target
+
+
+def test_given_layouts_that_do_not_line_up_when_spliced_then_the_whole_record_is_encoded(stage_records) -> None:
+    given = stage_records["RawReceived"]
+    # RawReceived is not the first fields of Validated: splice must fall back to a full encode, never guess
+    record = {"rawId": "r", "tenantId": "t", "provider": "p", "family": "f", "receivedAt": given["record"]["receivedAt"],
+              "replayId": None, "dedupeKey": "k", "eventType": "x", "tenantSettings": {}, "commands": []}
+    assert codec().splice("Validated", given["value"], record) == codec().encode("Validated", record)
+    assert codec().splice("Deduped", b"", given["record"], tail={"dedupeKey": "k"}) == \
+        codec().encode("Deduped", {**given["record"], "dedupeKey": "k"})

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ingest.ids import uuid5_str
 from ingest.canonical.commands import CommandBase
 from ingest.canonical.mapping import MappingContext, MappingKey
 from ingest.errors import InvalidCommand, UnparseablePayload
@@ -211,7 +212,7 @@ class CommandFactory:
         self.occurred_at = occurred_at or source.occurred_at or self._d.received_at
 
     def __call__(self, cls: type[CommandBase], **fields: Any) -> CommandBase:
-        command_id = str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{self._d.raw_id}:{self._n}"))
+        command_id = uuid5_str(COMMAND_ID_NAMESPACE, f"{self._d.raw_id}:{self._n}")
         self._n += 1
         common: dict[str, Any] = {
             "command_id": command_id,

@@ -70,6 +70,54 @@ class Codec:
             self._prefix[name] = MAGIC + fp
             self._by_fp[fp] = name
 
+    def fields(self, name: str) -> list[str]:
+        return [f["name"] for f in self.raw[name]["fields"]]
+
+    @cache  # noqa: B019 — one Codec per process, a handful of schema pairs
+    def _layout(self, target: str, head: tuple[str, ...], source: str, tail: tuple[str, ...]) -> Any:
+        """The parsed schemas of ``head`` and ``tail`` when ``target``'s fields are exactly ``head`` + the fields of
+        ``source`` + ``tail`` with the same encodings (names, namespaces and docs aside); else None."""
+        src, dst = self.raw[source]["fields"], self.raw[target]["fields"]
+        names = [*head, *(f["name"] for f in src), *tail]
+        if [f["name"] for f in dst] != names:
+            return None
+        body = dst[len(head):len(dst) - len(tail)]
+        if [_shape(f["type"]) for f in body] != [_shape(f["type"]) for f in src]:
+            return None
+
+        def part(fields: list[dict[str, Any]], suffix: str) -> Any:
+            if not fields:
+                return None
+            return fastavro.parse_schema({"type": "record", "name": f"{target}_{suffix}",
+                                          "namespace": self.raw[target].get("namespace"), "fields": fields})
+
+        try:
+            return part(dst[:len(head)], "head"), part(dst[len(dst) - len(tail):], "tail")
+        except fastavro.schema.SchemaParseException:  # a named type defined elsewhere in the schema
+            return None
+
+    def splice(self, target: str, data: bytes, record: dict[str, Any], *, head: dict[str, Any] | None = None,
+               tail: dict[str, Any] | None = None) -> bytes:
+        """``target`` = ``head`` fields + the fields of the record ``data`` encodes + ``tail`` fields, encoded by
+        writing only the new fields around ``data``'s body (Avro binary records are their fields, concatenated).
+
+        ``record`` is ``data`` decoded: when the layouts do not line up (a schema changed), the whole record is
+        encoded instead, so the bytes are always exactly what ``encode(target, {**head, **record, **tail})`` gives.
+        """
+        head, tail = head or {}, tail or {}
+        source = self._by_fp.get(bytes(data[2:10])) if data[:2] == MAGIC else None
+        layout = self._layout(target, tuple(head), source, tuple(tail)) if source else None
+        if layout is None:
+            return self.encode(target, {**head, **record, **tail})
+        buf = io.BytesIO()
+        buf.write(self._prefix[target])
+        if layout[0] is not None:
+            fastavro.schemaless_writer(buf, layout[0], head)
+        buf.write(data[10:])
+        if layout[1] is not None:
+            fastavro.schemaless_writer(buf, layout[1], tail)
+        return buf.getvalue()
+
     def fingerprint(self, name: str) -> bytes:
         return self._prefix[name][2:]
 
@@ -92,6 +140,19 @@ class Codec:
         except Exception as exc:  # fastavro raises many types on corrupt bytes  # noqa: BLE001
             raise DecodeError(f"corrupt {name} body: {type(exc).__name__}") from exc
         return name, record  # type: ignore[return-value]
+
+
+def _shape(t: Any) -> Any:
+    """A field type as its binary encoding sees it: names, namespaces, docs, defaults and aliases dropped."""
+    if isinstance(t, list):
+        return [_shape(x) for x in t]
+    if isinstance(t, dict):
+        drop = {"name", "namespace", "doc", "default", "aliases", "order"}
+        out = {k: _shape(v) for k, v in t.items() if k not in drop}
+        if "fields" in t:
+            out["fields"] = [{"type": _shape(f["type"])} for f in t["fields"]]
+        return out
+    return t
 
 
 @cache

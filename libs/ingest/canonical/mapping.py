@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ingest.ids import uuid5_str
 from ingest.errors import UnmappedReference
 
 Entity = Literal["merchant", "store", "item", "variant"]
@@ -27,7 +28,7 @@ class MappingKey:
 
 def auto_canonical_id(tenant_id: str, provider: str, key: MappingKey) -> str:
     """The deterministic canonical id a tenant with auto-creation gets for an unmapped key."""
-    return str(uuid.uuid5(AUTO_ID_NAMESPACE, f"{tenant_id}|{provider}|{key.entity}|{key.external_id}"))
+    return uuid5_str(AUTO_ID_NAMESPACE, f"{tenant_id}|{provider}|{key.entity}|{key.external_id}")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ingest.ids import uuid5_str
 from ingest.errors import IngestError
 
 FAILURE_NAMESPACE = uuid.UUID("4a3c1f7e-2b9d-5c8e-a1f0-6d5e4c3b2a19")
@@ -22,6 +23,8 @@ class Input:
     headers: dict[str, str]
     schema: str
     record: dict[str, Any]
+    #: the encoded record as read: a stage that only adds fields writes them around it (``Codec.splice``)
+    value: bytes = b""
 
     @property
     def origin(self) -> str:
@@ -91,7 +94,7 @@ def failure_record(inp: Input | None, failure: Failure, *, stage: str, index: in
         details.setdefault("missing", ",".join(f"{e}:{x}" for e, x in missing))
     cause = err.__cause__
     return {
-        "failureId": str(uuid.uuid5(FAILURE_NAMESPACE, f"{origin_text}:{stage}:{index}")),
+        "failureId": uuid5_str(FAILURE_NAMESPACE, f"{origin_text}:{stage}:{index}"),
         "class": err.failure_class, "stage": stage, "reasonCode": err.reason_code, "message": err.message[:2000],
         "rawId": raw.get("rawId") or (inp.raw_id if inp else None),
         "tenantId": raw.get("tenantId") or (inp.tenant_id if inp else None),

@@ -21,6 +21,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -195,7 +196,7 @@ class StageRunner:
                 poison.append((m, Result(failures=[Failure(err)], label="failed")))
                 continue
             inputs.append(Input(m.topic(), m.partition(), m.offset(), (m.key() or b"").decode(errors="replace"),
-                                headers, schema, record))
+                                headers, schema, record, m.value() or b""))
         return inputs, poison
 
     async def _handle(self, inputs: list[Input]) -> list[Result]:
@@ -250,11 +251,15 @@ class StageRunner:
         elapsed = time.perf_counter() - started
         metrics.STAGE_BATCH.labels(self.stage).observe(elapsed)
         now = datetime.now(timezone.utc)
+        counts: Counter[tuple[str, str]] = Counter()
+        latency = metrics.STAGE_LATENCY.labels(self.stage)
         for inp, _, res in pairs:
-            metrics.STAGE_MESSAGES.labels(self.stage, inp.provider if inp else "unknown", res.label).inc()
+            counts[(inp.provider if inp else "unknown", res.label)] += 1
             received = inp.record.get("receivedAt") if inp else None
             if isinstance(received, datetime):
-                metrics.STAGE_LATENCY.labels(self.stage).observe(max(0.0, (now - received).total_seconds()))
+                latency.observe(max(0.0, (now - received).total_seconds()))
+        for (provider, label), n in counts.items():
+            metrics.STAGE_MESSAGES.labels(self.stage, provider, label).inc(n)
         self.processed += len(msgs)
 
     def _records(self, pairs: Sequence[tuple[Input | None, Message | None, Result]]) -> list[Output]:
