@@ -1,7 +1,6 @@
 """Full stock snapshots (in-house WMS) through the mapper and the transformer, with fakes."""
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -15,28 +14,12 @@ from ingest.errors import UnparseablePayload
 from ingest.kafka.results import Input, Result
 from services.mapper.handler import handle as resolve
 from services.transformer.handler import handle as transform
-from tests.e2e.helpers import case_body
+from tests.e2e.helpers import wms_adjusted as adjusted
+from tests.e2e.helpers import wms_snapshot as snapshot
 from tests.unit.builders import an_input, raw_record
 from tests.unit.fakes import FakeBodies, FakeMappings, FakeStock
 
 FACILITY = ("acme", "inhouse-wms", "merchant_qcomm_in/DS-BLR-KOR-01")
-
-
-def snapshot(*skus: str, snapshot_id: str = "S1", page: int = 1, page_count: int = 1, mode: str = "full",
-             as_of: str = "2026-01-14T10:15:00Z") -> bytes:
-    body = json.loads(case_body("inhouse-wms", "stock.snapshot"))
-    body.update(event_id=f"evt_{uuid.uuid4().hex}", sequence=None)
-    item = body["data"]["items"][0]
-    body["data"] = {"snapshot_id": snapshot_id, "as_of": as_of, "mode": mode, "page": page, "page_count": page_count,
-                    "items": [{**item, "sku": sku, "available": "5"} for sku in skus]}
-    return json.dumps(body).encode()
-
-
-def adjusted(sku: str) -> bytes:
-    body = json.loads(case_body("inhouse-wms", "stock.adjusted"))
-    body.update(event_id=f"evt_{uuid.uuid4().hex}", sequence=None)
-    body["data"]["sku"] = sku
-    return json.dumps(body).encode()
 
 
 def deduped(body: bytes, **overrides: Any) -> Input:
