@@ -83,6 +83,13 @@ class OutOfSequence(Fatal):
     default_reason = "out_of_sequence"
 
 
+class SnapshotNotZeroed(Fatal):
+    """A completed full stock snapshot whose omitted SKUs were not set to 0 (guard tripped, or stale)."""
+
+    failure_class = "validation"
+    default_reason = "snapshot_zeroing_guard"
+
+
 class RawBodyMissing(Fatal):
     """The raw log row points at bytes object storage does not have (deleted by retention, or lost)."""
 

@@ -11,6 +11,7 @@ from ingest.errors import IngestError, OutOfSequence, Retriable, Skippable, Unma
 from ingest.kafka.results import Failure, Input, Output, Result
 from ingest.pipeline import BodyLoader, adapter_for, deliveries, forward_headers, tenant_to_map
 from ingest.rawsearch import search_row
+from services.mapper.snapshots import StockRepository, snapshot_verdicts
 
 Wanted = tuple[str, str, str, str]  # tenant, provider, entity, external id
 
@@ -73,7 +74,7 @@ async def sequence_verdicts(inputs: list[Input], parsed: dict[int, tuple[RawDeli
 
 
 async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLoader,
-                 index: SearchIndex | None = None) -> list[Result]:
+                 index: SearchIndex | None = None, stock: StockRepository | None = None) -> list[Result]:
     tenants = await repo.tenants({i.tenant_id or "" for i in inputs})
     parsed: dict[int, tuple[RawDelivery, SourceEvent, frozenset[MappingKey]]] = {}
     results: dict[int, Result] = {}
@@ -96,6 +97,10 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
     if index is not None:  # the support console's search projection, one INSERT per batch
         await index([search_row(d, parsed[n][2] if n in parsed else ()) for n, d in enumerate(delivered)])
     sequence_failures = await sequence_verdicts(inputs, parsed, repo)
+    zeroings = await snapshot_verdicts({n: p[:2] for n, p in parsed.items()}, stock) if stock is not None else {}
+    for n, z in zeroings.items():  # the SKUs a completed full snapshot sets to 0 are resolved with its own
+        d, source, keys = parsed[n]
+        parsed[n] = (d, source, keys | {MappingKey("item", sku) for sku in z.skus})
     if declared:
         await repo.create(declared, auto_created=False)
     wanted = sorted({(d.tenant_id, d.provider, k.entity, k.external_id) for d, _, keys in parsed.values()
@@ -127,9 +132,11 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
                      "autoCreated": (d.tenant_id, d.provider, k.entity, k.external_id) in auto_keys}
                     for k in sorted(keys)]
         tenant = tenants.get(d.tenant_id) or TenantSettings(d.tenant_id)
+        zeroing = zeroings.get(n)
         value = codec().splice("Mapped", inp.value, inp.record,
-                               tail={"mappings": mappings, "tenantSettings": tenant_to_map(tenant)})
-        anomaly = sequence_failures.get(n)
+                               tail={"mappings": mappings, "tenantSettings": tenant_to_map(tenant),
+                                     "zeroItems": list(zeroing.skus) if zeroing else []})
+        anomalies = [f for f in (sequence_failures.get(n), zeroing and zeroing.failure) if f]
         results[n] = Result(outputs=[Output(topics.MAPPED, inp.key or "", value,
-                                            forward_headers(inp, "Mapped"))], failures=[anomaly] if anomaly else [])
+                                            forward_headers(inp, "Mapped"))], failures=anomalies)
     return [results[n] for n in range(len(inputs))]

@@ -19,7 +19,10 @@ def context_of(inp: Input, delivery: RawDelivery) -> MappingContext:
 def transform(inp: Input, delivery: RawDelivery) -> Result:
     adapter = adapter_for(delivery.provider)
     source = adapter.parse(delivery)
-    commands = adapter.to_canonical_commands(source, context_of(inp, delivery))
+    ctx = context_of(inp, delivery)
+    commands = adapter.to_canonical_commands(source, ctx)
+    if inp.record.get("zeroItems"):  # the mapper's verdict on the full snapshot this payload completed
+        commands += adapter.zeroing_commands(source, ctx, inp.record["zeroItems"], start=len(commands))
     record = {k: inp.record.get(k) for k in PASSED_ON}
     record["eventType"] = source.event_type
     record["commands"] = [codec().encode(c.command_type, c.to_record()) for c in commands]

@@ -2,32 +2,22 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
-from tests.e2e.helpers import case_body, post, signed
+from tests.e2e.helpers import WMS_PATH, case_body, post, send_wms, signed, wms_adjusted
+from tests.e2e.helpers import WMS_SECRET as SECRET
 from tests.stack import Stack, new_tenant
 
 pytestmark = pytest.mark.e2e
-WMS_PATH = "/v1/integrations/erp/inhouse-wms/webhooks/stock"
-SECRET = "whsec_dGVzdC1zZWNyZXQ="
 
 
 def _wms_event(sku: str, after: str) -> bytes:
-    """A fresh stock.adjusted event (its own event id) built on the recorded sample."""
-    body = json.loads(case_body("inhouse-wms", "stock.adjusted"))
-    body["event_id"] = f"evt_{uuid.uuid4().hex}"
-    body["data"]["sku"] = sku
-    body["data"]["quantity_after"] = after
-    return json.dumps(body).encode()
+    return wms_adjusted(sku, after, sequence=18240)  # the recorded sample's sequence number
 
 
 def _send(stack: Stack, tenant: str, body: bytes) -> tuple[int, dict]:  # type: ignore[type-arg]
-    event_id = json.loads(body)["event_id"]
-    status, payload, _ = post(stack.receiver, tenant, WMS_PATH, body,
-                              signed("inhouse-wms", body, secret=SECRET, msg_id=event_id))
-    return status, payload
+    return send_wms(stack.receiver, tenant, body)
 
 
 def test_signed_wms_webhook_becomes_stock_event_and_raw_is_byte_exact(stack: Stack) -> None:

@@ -73,3 +73,41 @@ async def test_audit_log_is_append_only(database: str) -> None:
             await pool.execute("DELETE FROM audit_log")
     finally:
         await pool.close()
+
+
+async def test_stock_state_facility_skus_and_snapshot_progress_round_trip_and_merge(database: str) -> None:
+    from datetime import datetime, timezone
+
+    from services.mapper.app import PostgresStockRepository
+    from services.mapper.snapshots import SnapshotProgress
+
+    pool = await create_pool(database)
+    try:
+        t = f"w{uuid.uuid4().hex[:8]}"
+        fac, other = (t, "inhouse-wms", "m/F1"), (t, "inhouse-wms", "m/F2")
+        s1, s2 = (*fac, "S1"), (*fac, "S2")
+        at = datetime(2026, 1, 14, 10, tzinfo=timezone.utc)
+        await repositories.add_tenant(pool, t)
+        await repositories.configure_source(pool, t, "inhouse-wms", options={"snapshot_max_zero_ratio": 0.25})
+        repo = PostgresStockRepository(pool)
+        await repo.save_stock({fac: {"A", "B"}, other: {"Z"}}, {s1: SnapshotProgress(at, 2, frozenset({2}),
+                                                                                    frozenset({"B"}))})
+        # another page (and SKUs seen again): pages and listed SKUs are unions, SKUs stay one row each
+        await repo.save_stock({fac: {"B", "C"}}, {s1: SnapshotProgress(at, 2, frozenset({1}), frozenset({"A"}))})
+        state = await repo.stock_state([s1, s2])
+        assert state.facilities[fac].skus == {"A", "B", "C"} and state.facilities[fac].max_zero_ratio == 0.25
+        assert state.facilities[fac].newest is None and s2 not in state.snapshots
+        assert state.snapshots[s1] == SnapshotProgress(at, 2, frozenset({1, 2}), frozenset({"A", "B"}))
+
+        done = SnapshotProgress(at, 2, frozenset({1, 2}), frozenset(), "raw-1", "zeroed", ("C",), 1, 3)
+        await repo.save_stock({}, {s1: done})
+        # a completion is never overwritten, whoever writes later
+        await repo.save_stock({}, {s1: SnapshotProgress(at, 2, frozenset({1, 2}), frozenset(), "raw-2", "guarded",
+                                                        (), 2, 3)})
+        state = await repo.stock_state([s1])
+        assert state.snapshots[s1] == done and state.facilities[fac].newest == at
+        assert (await repo.stock_state([(*other, "S9")])).facilities[other].max_zero_ratio == 0.25
+        assert (await repo.stock_state([("nobody", "inhouse-wms", "F", "S")])).facilities[
+            ("nobody", "inhouse-wms", "F")].max_zero_ratio == 0.5  # no source row: the default
+    finally:
+        await pool.close()

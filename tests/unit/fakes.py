@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from ingest.canonical.mapping import TenantSettings
+from services.mapper.snapshots import (Facility, FacilityState, SnapshotKey, SnapshotProgress, StockState,
+                                       max_zero_ratio)
 
 
 class FakeClaims:
@@ -66,3 +68,34 @@ class FakeBodies:
     async def get_range(self, key: str, offset: int, length: int) -> bytes:
         self.reads += 1
         return self.objects[key][offset:offset + length]
+
+
+class FakeStock:
+    """In-memory twin of ``PostgresStockRepository``: facility SKU sets, snapshot progress, source options."""
+
+    def __init__(self, options: dict[tuple[str, str], dict[str, object]] | None = None) -> None:
+        self.skus: dict[Facility, set[str]] = {}
+        self.snapshots: dict[SnapshotKey, SnapshotProgress] = {}
+        self.options = options or {}
+        self.reads = self.writes = 0
+
+    async def stock_state(self, snapshots: list[SnapshotKey]) -> StockState:
+        self.reads += 1
+        state = StockState()
+        for key in snapshots:
+            fac = key[:3]
+            completed = [s.as_of for k, s in self.snapshots.items() if k[:3] == fac and s.completed_by]
+            state.facilities[fac] = FacilityState(set(self.skus.get(fac, ())), max(completed, default=None),
+                                                  max_zero_ratio(self.options.get(fac[:2], {})))
+            if key in self.snapshots:
+                state.snapshots[key] = self.snapshots[key]
+        return state
+
+    async def save_stock(self, seen: dict[Facility, set[str]],
+                         snapshots: dict[SnapshotKey, SnapshotProgress]) -> None:
+        self.writes += 1
+        for fac, names in seen.items():
+            self.skus.setdefault(fac, set()).update(names)
+        for key, progress in snapshots.items():
+            before = self.snapshots.get(key)
+            self.snapshots[key] = before if before is not None and before.completed_by else progress

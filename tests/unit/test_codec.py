@@ -87,7 +87,8 @@ def stage_records() -> dict[str, dict]:
 @pytest.mark.parametrize("target,source,head,tail", [
     ("Deduped", "RawReceived", {}, {"dedupeKey": "acme:evt-1"}),
     ("Mapped", "Deduped", {}, {"mappings": [{"entity": "item", "externalId": "A", "canonicalId": "c-1",
-                                             "autoCreated": True}], "tenantSettings": {"timezone": "UTC"}}),
+                                             "autoCreated": True}], "tenantSettings": {"timezone": "UTC"},
+                                 "zeroItems": ["SKU-1"]}),
     ("Validated", "Transformed", {}, {}),
 ])
 def test_given_an_envelope_when_spliced_then_bytes_equal_a_full_encode(stage_records, target, source, head,

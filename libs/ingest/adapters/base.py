@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
@@ -116,6 +116,27 @@ class Reply:
     enter_pipeline: bool = True  # False: answered without storing (e.g. an unsigned creation ping)
 
 
+@dataclass(frozen=True)
+class SnapshotPage:
+    """One page of a stock snapshot: ``full`` means SKUs of the facility that no page lists are at 0."""
+
+    snapshot_id: str
+    as_of: datetime
+    full: bool
+    page: int
+    page_count: int
+
+
+@dataclass(frozen=True)
+class FacilityStock:
+    """The SKUs an event states stock for at one facility (``facility`` is the adapter's scope string), and
+    the snapshot page it is, if it is one: what the resolver needs to know each facility's SKU set."""
+
+    facility: str
+    skus: tuple[str, ...]
+    snapshot: SnapshotPage | None = None
+
+
 class ProviderAdapter(abc.ABC, Generic[SourceT]):
     """One provider's format. Subclasses set ``provider``, ``kind`` and ``auth`` and implement the methods."""
 
@@ -184,6 +205,18 @@ class ProviderAdapter(abc.ABC, Generic[SourceT]):
         The resolver reports gaps and refuses numbers at or below the last applied one. Default: none."""
         return None
 
+    def facility_stock(self, source: SourceT) -> FacilityStock | None:
+        """For sources whose full stock snapshots imply 0 for what they omit (the in-house WMS): the facility and
+        SKUs the event stocks, with its snapshot page. The resolver keeps each facility's SKU set and decides
+        the zeroing when a full snapshot's last page arrives. Default: none."""
+        return None
+
+    def zeroing_commands(self, source: SourceT, mapping_context: MappingContext, skus: Sequence[str], *,
+                         start: int) -> list[CommandBase]:
+        """The commands setting ``skus`` (the resolver's verdict for the full snapshot ``source`` completed) to
+        0, numbered from ``start`` (after the source's own commands): pure and deterministic."""
+        raise NotImplementedError(f"{self.provider} sends no full stock snapshots")
+
     def declared_mappings(self, source: SourceT) -> list[tuple[MappingKey, str | None]]:
         """Mappings the payload itself registers (a partner's outlet sync): key → canonical id, or None for a
         deterministic one. The resolver stores them before resolving. Default: none."""
@@ -203,10 +236,10 @@ class CommandFactory:
 
     def __init__(self, source: SourceEvent, context: MappingContext, *,
                  merchant_id: str | None = None, store_id: str | None = None,
-                 occurred_at: datetime | None = None) -> None:
+                 occurred_at: datetime | None = None, start: int = 0) -> None:
         self._d = source.delivery
         self._ctx = context
-        self._n = 0
+        self._n = start
         self.merchant_id = merchant_id
         self.store_id = store_id
         self.occurred_at = occurred_at or source.occurred_at or self._d.received_at

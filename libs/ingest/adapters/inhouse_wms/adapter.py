@@ -1,11 +1,12 @@
 """In-house WMS adapter: the interface methods, nothing else."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import ValidationError
 
-from ingest.adapters.base import AuthTraits, CommandFactory, ProviderAdapter, RawDelivery, SourceEvent, load_json
+from ingest.adapters.base import (AuthTraits, CommandFactory, FacilityStock, ProviderAdapter, RawDelivery, SnapshotPage,
+                                 SourceEvent, load_json)
 from ingest.adapters.base import first_error
 from ingest.adapters.inhouse_wms import payloads, translate
 from ingest.adapters.signing import standard_webhooks_sign, verify_standard_webhooks
@@ -50,7 +51,21 @@ class InhouseWmsAdapter(ProviderAdapter[InhouseWmsSource]):
 
     def sequence(self, source: InhouseWmsSource) -> tuple[str, int] | None:
         env = source.envelope
-        return (f"{env.tenant_id}/{env.facility_id}", env.sequence) if env.sequence is not None else None
+        return (_facility(env), env.sequence) if env.sequence is not None else None
+
+    def facility_stock(self, source: InhouseWmsSource) -> FacilityStock | None:
+        env, data = source.envelope, source.data
+        if env.event_type not in translate.STOCK_EVENTS:
+            return None
+        page = None
+        if isinstance(data, payloads.StockSnapshot):
+            page = SnapshotPage(data.snapshot_id, data.as_of or env.occurred_at, data.mode == "full", data.page,
+                                data.page_count)
+        return FacilityStock(_facility(env), tuple(translate.skus(env.event_type, data)), page)
+
+    def zeroing_commands(self, source: InhouseWmsSource, mapping_context: MappingContext, skus: Sequence[str], *,
+                         start: int) -> list[CommandBase]:
+        return translate.zeroed(self._factory(source, mapping_context, start), mapping_context, skus)
 
     def mapping_keys(self, source: InhouseWmsSource) -> frozenset[MappingKey]:
         return translate.keys(source.envelope, source.data)
@@ -58,9 +73,17 @@ class InhouseWmsAdapter(ProviderAdapter[InhouseWmsSource]):
     def to_canonical_commands(self, source: InhouseWmsSource, mapping_context: MappingContext
                               ) -> list[CommandBase]:
         env = source.envelope
-        make = CommandFactory(source, mapping_context,
-                              merchant_id=mapping_context.resolve("merchant", env.tenant_id),
-                              store_id=mapping_context.resolve("store", env.facility_id),
-                              occurred_at=env.occurred_at)
-        return translate.TRANSLATORS[env.event_type](env, source.data, make, mapping_context)
+        return translate.TRANSLATORS[env.event_type](env, source.data, self._factory(source, mapping_context),
+                                                     mapping_context)
+
+    @staticmethod
+    def _factory(source: InhouseWmsSource, ctx: MappingContext, start: int = 0) -> CommandFactory:
+        env = source.envelope
+        return CommandFactory(source, ctx, merchant_id=ctx.resolve("merchant", env.tenant_id),
+                              store_id=ctx.resolve("store", env.facility_id), occurred_at=env.occurred_at,
+                              start=start)
+
+
+def _facility(env: payloads.Envelope) -> str:
+    return f"{env.tenant_id}/{env.facility_id}"
 

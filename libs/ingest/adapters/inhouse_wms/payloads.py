@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Body(BaseModel):
@@ -60,10 +60,16 @@ class SnapshotItem(_Body):
 class StockSnapshot(_Body):
     snapshot_id: str
     as_of: datetime | None = None
-    mode: str = "partial"
-    page: int = 1
-    page_count: int = 1
+    mode: str = "partial"  # anything but "full" never zeroes
+    page: int = Field(default=1, ge=1)
+    page_count: int = Field(default=1, ge=1)
     items: list[SnapshotItem]
+
+    @model_validator(mode="after")
+    def _page_within_count(self) -> StockSnapshot:
+        if self.page > self.page_count:
+            raise ValueError(f"page {self.page} is beyond page_count {self.page_count}")
+        return self
 
 
 class StockAdjusted(_Body):

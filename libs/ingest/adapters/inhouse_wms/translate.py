@@ -7,7 +7,7 @@ A SKU is the canonical *item* for stock and price; ``parent_sku`` is kept as an 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from ingest.adapters.base import CommandFactory
@@ -38,6 +38,11 @@ def skus(event_type: str, data: object) -> list[str]:
     if isinstance(data, (p.GrnReceived, p.Transfer, p.PickShortage)):
         return [line.sku for line in data.lines]
     return []
+
+
+#: events that state stock for SKUs at the envelope's facility (they make up the facility's SKU set)
+STOCK_EVENTS = frozenset({"stock.snapshot", "stock.adjusted", "grn.received", "return.received",
+                          "transfer.dispatched", "transfer.received", "pick.shortage"})
 
 
 def keys(env: p.Envelope, data: object) -> frozenset[MappingKey]:
@@ -85,6 +90,11 @@ def stock_snapshot(env: p.Envelope, data: p.StockSnapshot, make: CommandFactory,
                    ctx: MappingContext) -> list[CommandBase]:
     return [_stock(make, ctx, i.sku, i.uom, mode="absolute", qty=i.available, reason="snapshot")
             for i in data.items]
+
+
+def zeroed(make: CommandFactory, ctx: MappingContext, skus: Sequence[str]) -> list[CommandBase]:
+    """SKUs a completed full snapshot did not list: absolute 0, unavailable (the resolver chose them)."""
+    return [_stock(make, ctx, sku, None, mode="absolute", qty="0", reason="snapshot") for sku in skus]
 
 
 def stock_adjusted(env: p.Envelope, data: p.StockAdjusted, make: CommandFactory,
