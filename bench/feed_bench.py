@@ -171,8 +171,12 @@ def bench(rows: int, timeout: float) -> dict[str, Any]:
             raise RuntimeError(f"upload refused: {status} {payload}")
         box["rawId"] = payload["rawId"]
         deadline = time.time() + timeout
+        parsed_at = None  # when the feeds worker had emitted every row (the rest is validator + command writer)
         while counter.count < expected and time.time() < deadline:
             time.sleep(0.1)
+            if parsed_at is None and stack.query("SELECT 1 FROM feed_imports WHERE raw_id = $1::uuid AND state = "
+                                                 "'done'", payload["rawId"]):
+                parsed_at = time.time()
         sampler.stop()
         counter.stop()
         progress = json.loads(stack.cli("imports", "show", payload["rawId"]).stdout)
@@ -180,6 +184,7 @@ def bench(rows: int, timeout: float) -> dict[str, Any]:
         peak = dict(sorted(sampler.peak.items(), key=lambda kv: -kv[1]))
         return {"rows": rows, "commands": counter.count, "commands_expected": expected,
                 "complete": counter.count >= expected, "upload_s": round(uploaded - started, 2),
+                "worker_done_s": round(parsed_at - started, 2) if parsed_at else None,
                 "elapsed_s": round(elapsed, 2), "rows_per_s": round(rows / elapsed) if counter.count >= expected
                 else None, "commands_per_s": round(counter.count / elapsed),
                 "peak_rss_mb": round(max(peak.values()), 1) if peak else None,

@@ -290,8 +290,8 @@ def profiled(name: str, pids: dict[str, int], seconds: float) -> Iterator[None]:
 
 # --- phases -----------------------------------------------------------------------------------------
 def load(base: str, *, rate: float | None, seconds: float, concurrency: int = SATURATION_CONNECTIONS, warmup: int = 0,
-         processes: int = 1) -> LoadResult:
-    total = int(rate * seconds) if rate else 10_000_000
+         processes: int = 1, total: int | None = None) -> LoadResult:
+    total = total or (int(rate * seconds) if rate else 10_000_000)
     return run_load_processes(base, processes=processes, tenants=tenant_names(), rate=rate,
                               concurrency=concurrency, total=total, duration_s=seconds, warmup=warmup)
 
@@ -461,6 +461,7 @@ def pipeline(deps: Deps, work: Path, e2e_seconds: float, sat_seconds: float, s3_
                              "throughput_rps": round(len(arrivals) / (last - t0), 1) if arrivals else 0.0,
                              "e2e_commands": e2e_stats(watch, commands, sat.acks)[0],
                              "cpu_ms_per_webhook": cpu_ms_per_request(cpu0, cpu1, sat.ok)}
+        out["drain"] = drain(stack, sampler, watch, commands)
         failures = stack.query("SELECT class, reason_code, count(*) AS n FROM failures GROUP BY 1, 2 ORDER BY 3 DESC")
         out["failures"] = failures
         return out
@@ -470,6 +471,44 @@ def pipeline(deps: Deps, work: Path, e2e_seconds: float, sat_seconds: float, s3_
         out_lag = {"lag": sampler.lag, "marks": sampler.marks, "peak_rss_mb": dict(sampler.peak_rss)}
         PIPELINE_SAMPLES.update(out_lag)
         _close(gen)
+
+
+#: webhooks queued for the drain phase (~10 s of the receiver at saturation on this machine)
+DRAIN_MESSAGES = 20_000
+
+
+def drain(stack: Stack, sampler: Sampler, watch: EventWatch, commands: str, messages: int = DRAIN_MESSAGES
+          ) -> dict[str, Any]:
+    """The stages alone on a backlog, measured as the five-hop baseline is: from the first message out of the
+    last hop to the last. The first stage is paused (SIGSTOP) while the receiver durably accepts ``messages``
+    webhooks onto ``integration.raw``, then resumed; its group rejoin is before the first command, so outside
+    the measured span."""
+    deps_ports = [int(u.rsplit(":", 1)[1]) for u in (stack.kafka, stack.env["S3_ENDPOINT_URL"])]
+    procs = stack_processes(stack, deps_ports)
+    first = procs["dedupe"]
+    log(f"pipeline: drain, {messages} webhooks queued on integration.raw with dedupe paused")
+    first.suspend()
+    try:
+        queued = load(stack.receiver, rate=None, seconds=120, total=messages)
+        deadline = time.time() + 60
+        while stack.query("SELECT count(*) AS n FROM raw_payloads WHERE published_at IS NULL")[0]["n"] and \
+                time.time() < deadline:
+            time.sleep(0.2)
+        cpu0 = sampler.cpu()
+        sampler.mark("drain start")
+    finally:
+        first.resume()
+    resumed = time.time()
+    ids = [a.raw_id for a in queued.acks]
+    waited = watch.wait_for(commands, ids, timeout=300)
+    sampler.mark("drain done")
+    cpu1 = sampler.cpu()
+    arrivals = sorted(watch.first[commands][r] for r in ids if r in watch.first[commands])
+    span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
+    return {"queued": queued.ok, "delivered": len(arrivals), "wait_s": round(waited, 1),
+            "first_command_after_resume_s": round(arrivals[0] - resumed, 2) if arrivals else None,
+            "span_s": round(span, 2), "throughput_rps": round((len(arrivals) - 1) / span, 1) if span else None,
+            "cpu_ms_per_webhook": cpu_ms_per_request(cpu0, cpu1, len(arrivals))}
 
 
 PIPELINE_SAMPLES: dict[str, Any] = {}
@@ -512,9 +551,13 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
                 "p99_ms_at_half": half_point(rx)["p99_ms"], "baseline_p99_ms_at_half": half_point(rb)["p99_ms"],
                 **{f"{k}_at_{int(p['fraction'] * 100)}": p[k] for p in rx["points"] if p["fraction"] < 1
                    for k in ("p50_ms", "p95_ms", "p99_ms")}}
-    sat = pl["saturation"]
-    pipeline_ = {"throughput_rps": sat["throughput_rps"], "baseline_rps": hb["throughput_rps"],
-                 "ratio": round(sat["throughput_rps"] / hb["throughput_rps"], 3) if hb["throughput_rps"] else None,
+    sat, dr = pl["saturation"], pl["drain"]
+    base = hb.get("drain_rps") or hb["throughput_rps"]
+    pipeline_ = {"throughput_rps": dr["throughput_rps"], "baseline_rps": base,
+                 "ratio": round(dr["throughput_rps"] / base, 3) if base and dr["throughput_rps"] else None,
+                 "drain_cpu_ms_per_webhook": dr["cpu_ms_per_webhook"],
+                 # the whole system at once: receiver, raw log and stages sharing the two cores
+                 "system_throughput_rps": sat["throughput_rps"],
                  "e2e_p50_ms_at_1000": pl["at_1000"]["e2e_commands"]["p50_ms"],
                  "e2e_p95_ms_at_1000": pl["at_1000"]["e2e_commands"]["p95_ms"],
                  "e2e_p99_ms_at_1000": pl["at_1000"]["e2e_commands"]["p99_ms"],
@@ -541,8 +584,11 @@ def markdown(s: dict[str, Any]) -> str:
         ("Receiver p99 at 50% of saturation", n(r["p99_ms_at_half"], " ms", 1),
          n(r["baseline_p99_ms_at_half"], " ms", 1), "—", "≤ 100 ms",
          verdict("receiver.p99_ms_at_half", r["p99_ms_at_half"])),
-        ("Pipeline sustained throughput (202 → event)", n(p["throughput_rps"], "/s"), n(p["baseline_rps"], "/s"),
-         n(p["ratio"], "", 2), "≥ 0.25 × 5-hop baseline", verdict("pipeline.ratio", p["ratio"])),
+        ("Pipeline sustained throughput (backlog drain, first → last event)", n(p["throughput_rps"], "/s"),
+         n(p["baseline_rps"], "/s"), n(p["ratio"], "", 2), "≥ 0.25 × 5-hop baseline",
+         verdict("pipeline.ratio", p["ratio"])),
+        ("Whole system, closed loop (receiver + stages, 202 → event)", n(p["system_throughput_rps"], "/s"), "—",
+         "—", "(reported)", ""),
         ("End-to-end p99 at 1,000 webhooks/s", n(p["e2e_p99_ms_at_1000"], " ms", 1), "—", "—", "≤ 500 ms",
          verdict("pipeline.e2e_p99_ms_at_1000", p["e2e_p99_ms_at_1000"])),
         ("Bulk feed rows/s", n(f.get("rows_per_s"), "/s"), "—", "—", "≥ 20,000/s",
@@ -568,7 +614,11 @@ def markdown(s: dict[str, Any]) -> str:
               f"{p['acked_at_1000']} acknowledged webhooks delivered; the receiver took "
               f"{p['achieved_rps_at_1000']}/s of the 1,000/s offered. At a light 200/s: p50 "
               f"{p['e2e_p50_ms_at_200']} ms, p99 {p['e2e_p99_ms_at_200']} ms.",
-              "CPU ms per webhook at pipeline saturation, by process: "
+              "CPU ms per webhook while the stages drain a backlog, by process: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in sorted(p["drain_cpu_ms_per_webhook"].items(),
+                                                            key=lambda kv: -kv[1]) if v >= 0.005)
+              + f" (total {sum(p['drain_cpu_ms_per_webhook'].values()):.2f}; PostgreSQL not included).",
+              "CPU ms per webhook at whole-system saturation, by process: "
               + ", ".join(f"{k} {v:.2f}" for k, v in sorted(p["cpu_ms_per_webhook"].items(), key=lambda kv: -kv[1]))
               + f" (total {sum(p['cpu_ms_per_webhook'].values()):.2f}; PostgreSQL not included).",
               "Peak RSS during the pipeline run (MB): "

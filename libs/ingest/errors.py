@@ -69,6 +69,14 @@ class InvalidCommand(Fatal):
     default_reason = "invalid_command"
 
 
+class InvalidField(InvalidCommand):
+    """A command field breaks an invariant, reported where the source's position is still known (a feed row)."""
+
+    def __init__(self, message: str, *, field: str, reason_code: str | None = None) -> None:
+        super().__init__(message, reason_code=reason_code)
+        self.field = field
+
+
 class DuplicateDelivery(Fatal):
     """The same vendor event was already accepted under another rawId."""
 

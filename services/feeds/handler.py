@@ -17,6 +17,6 @@ async def handle(inputs: list[Input], *, queue: ImportQueue, wake: Callable[[], 
     # the offset commits only after the row is in PostgreSQL: an import is never acknowledged and then lost
     await queue.register([(i.record, i.origin, codec().encode("Deduped", i.record)) for i in inputs])
     wake()
-    # no output and no outcome here: the worker's Transformed records carry the import on, and the command
+    # no output and no outcome here: the worker's Validated records carry the import on, and the command
     # writer's outcome (or the row failures) close it in the ledger
     return [Result(label="queued") for _ in inputs]

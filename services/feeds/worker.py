@@ -1,7 +1,8 @@
 """The feed worker: one leased import at a time, streamed from S3, parsed and emitted batch by batch.
 
 Per batch of ``feed_batch_rows`` records: one mapping query (plus one auto-creation), ``translate_batch``,
-then one Kafka transaction holding the batch's ``Transformed`` chunks and row failures, then a PG checkpoint
+then one Kafka transaction holding the batch's ``Validated`` chunks (the validator's rules applied per row) and
+row failures, then a PG checkpoint
 (rows done, counts, items seen). A crash between the transaction and the checkpoint re-emits that one batch
 on resume: its command ids are fixed per (rawId, row) so the command writer refuses them, and the feeds
 stage's own failure ids are fixed per (rawId, row, column), so nothing is stored twice.
@@ -21,17 +22,17 @@ import asyncpg
 from confluent_kafka import KafkaException, Producer
 
 from ingest import feeds
-from ingest.adapters.google_merchant.feed import FeedItem, iter_rows
-from ingest.canonical.commands import CommandBase
+from ingest.adapters.google_merchant.feed import FeedItem, RowError, iter_rows
 from ingest.canonical.mapping import MappingContext, MappingKey, TenantSettings, auto_canonical_id
 from ingest.db.pool import PG_OUTAGE, outage
-from ingest.errors import DependencyUnavailable, Fatal, Retriable
+from ingest.errors import DependencyUnavailable, Fatal, InvalidField, Retriable
 from ingest.kafka.results import Output
 from ingest.kafka.stage import classify, produce_outputs
 from ingest.pipeline import tenant_to_map
 from ingest.rawlog.s3 import S3Store
 from services.feeds.settings import FeedsSettings
 from services.mapper.app import PostgresMappingRepository
+from services.validator.rules import Violation, validate
 
 log = logging.getLogger(__name__)
 #: a file that stops part way cannot be a full snapshot: no deactivation after one of these
@@ -153,10 +154,10 @@ class FeedWorker:
             if not batch:
                 break
             ctx = await self._context(job, tenant, feeds.batch_keys(batch, options))
-            result = feeds.translate_batch(job, batch, ctx, options)
+            result = feeds.translate_batch(job, batch, ctx, options, check_for(tenant))
             incomplete = incomplete or any(e.reason_code in INCOMPLETE_FILE for e in result.errors)
             usable = usable or bool(result.commands)
-            outputs = self._chunks(job, result.commands, tenant)
+            outputs = self._chunks(job, result.records, tenant)
             outputs += [feeds.row_error_output(job, e) for e in result.errors]
             outputs += [feeds.unmapped_output(job, row, missing) for row, missing in result.unmapped]
             await self._transact(outputs)
@@ -195,8 +196,13 @@ class FeedWorker:
                 ctx = MappingContext(job.tenant_id, job.provider, {MappingKey("item", x): i for x, i in ids}
                                      | await self._optional_ids(job, tenant, options), tenant)
                 commands = feeds.deactivations(job, missing, ctx, options)
-                outputs += self._chunks(job, commands, tenant)
-                deactivated = len(commands)
+                accepted = feeds.checked(commands, check_for(tenant))
+                outputs += self._chunks(job, [a for a in accepted if not isinstance(a, RowError)], tenant)
+                refused = [a for a in accepted if isinstance(a, RowError)]
+                outputs += [feeds.failure_output(job, feeds.InvalidRow(e.message, reason_code=e.reason_code),
+                                                 {"file": job.file, "column": e.column or ""}, f"deactivation:{n}")
+                            for n, e in enumerate(refused)]
+                deactivated, failures = len(commands) - len(refused), failures + len(refused)
         elif job.mode == "primary" and incomplete:
             note = "the file ended early: not a full snapshot, nothing deactivated"
         await self._transact(outputs)
@@ -231,8 +237,9 @@ class FeedWorker:
         ids = {MappingKey(e, x): c for (_, _, e, x), c in found.items()}  # type: ignore[arg-type]
         return MappingContext(job.tenant_id, job.provider, ids, tenant)
 
-    def _chunks(self, job: feeds.FeedJob, commands: list[CommandBase], tenant: TenantSettings) -> list[Output]:
-        return feeds.transformed_outputs(job, commands, tenant_to_map(tenant),
+    def _chunks(self, job: feeds.FeedJob, records: list[tuple[str, dict[str, Any]]], tenant: TenantSettings
+                ) -> list[Output]:
+        return feeds.validated_outputs(job, records, tenant_to_map(tenant),
                                          max_commands=self.settings.feed_chunk_commands,
                                          max_bytes=self.settings.feed_chunk_bytes)
 
@@ -258,6 +265,18 @@ class FeedWorker:
             except KafkaException as exc:
                 log.warning("abort failed: %s", exc)
             raise
+
+
+def check_for(tenant: TenantSettings) -> feeds.Check:
+    """The validator's rules, as the validator applies them to this tenant's commands."""
+
+    def check(name: str, record: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return validate(name, record, default_category=tenant.default_category)
+        except Violation as v:
+            raise InvalidField(v.message, field=v.field, reason_code=v.reason_code) from None
+
+    return check
 
 
 def _take(items: Iterator[FeedItem], n: int) -> list[FeedItem]:

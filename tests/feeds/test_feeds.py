@@ -1,5 +1,5 @@
 """Feed imports end to end through the running stack: each format, bad rows, BOM/CRLF/quoting, deactivation,
-progress, auth — upload → S3 → dedupe → feeds stage → validator → command writer."""
+progress, auth — upload → S3 → dedupe → feeds stage (the validator's rules per row) → command writer."""
 from __future__ import annotations
 
 import json
@@ -194,3 +194,26 @@ def test_upload_needs_the_source_token_and_a_feed_type(stack: Stack, tenant: str
     assert status == 400 and payload["error"]["message"] == "empty file"
     status, payload = upload(stack, tenant, body, token="test-admin-token")  # operators may upload too
     assert status == 202
+
+
+def test_a_value_the_validators_rules_refuse_is_that_rows_failure_and_its_other_commands_go_on(stack: Stack) -> None:
+    tenant = new_tenant(stack, auto_create=True)
+    stack.cli("sources", "add", tenant, "google-merchant", "--secret", SECRET)
+    stack.query("UPDATE tenants SET default_category = NULL WHERE tenant_id = $1", tenant)
+    body = (b'id,title,price,availability,google_product_category\n'
+            b'V1,Vase,5.00 USD,in_stock,Home\n'
+            b'V2,Vat,6.00 USD,in_stock,\n')
+    status, payload = upload(stack, tenant, body, query="feed=cats", headers={"X-Feed-Name": "cats.csv"})
+    assert status == 202
+    progress = wait_import(stack, payload["rawId"])
+    assert (progress["rowsTotal"], progress["failures"]) == (2, 1)
+    failure = stack.wait_for("SELECT class, stage, reason_code, details FROM failures WHERE raw_id = $1::uuid",
+                             payload["rawId"])[0]
+    details = json.loads(failure["details"])
+    # refused where the row is known (no validator hop for feeds): the row and the field are named
+    assert (failure["class"], failure["stage"], failure["reason_code"]) == ("validation", "feeds", "category_missing")
+    assert (details["file"], details["row"], details["column"]) == ("cats.csv", "2", "category")
+    commands = _commands(stack, payload["rawId"], 7)
+    # V2's UpsertCatalogItem is the one refused
+    assert sorted(c["_schema"] for c in commands) == sorted([*ROW_TYPES, *ROW_TYPES[1:]])
+    assert [c["externalItemId"] for c in commands if c["_schema"] == "UpsertCatalogItem"] == ["V1"]
