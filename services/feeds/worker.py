@@ -148,11 +148,13 @@ class FeedWorker:
             log.info("import %s resumes after record %d", job.raw_id, rows_done)
         incomplete = False
         usable = False
+        pending = loop.run_in_executor(self._parse, _take, items, self.settings.feed_batch_rows)
         while True:
-            batch: list[FeedItem] = await loop.run_in_executor(self._parse, _take, items,
-                                                               self.settings.feed_batch_rows)
+            batch: list[FeedItem] = await pending
             if not batch:
                 break
+            # the next batch is read and parsed while this one is translated, written and checkpointed
+            pending = loop.run_in_executor(self._parse, _take, items, self.settings.feed_batch_rows)
             ctx = await self._context(job, tenant, feeds.batch_keys(batch, options))
             result = feeds.translate_batch(job, batch, ctx, options, check_for(tenant))
             incomplete = incomplete or any(e.reason_code in INCOMPLETE_FILE for e in result.errors)
