@@ -39,6 +39,14 @@ class FeedRow:
     def get(self, name: str) -> str:
         return self.fields.get(name, "").strip()
 
+    @property
+    def span(self) -> int:
+        """File rows this record covers (a grouped export record covers several)."""
+        return 1
+
+    def error(self, column: str | None, message: str, reason_code: str = "invalid_row") -> RowError:
+        return RowError(self.file, self.row, column, message, reason_code, self.line)
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -50,6 +58,10 @@ class RowError:
     message: str
     reason_code: str = "invalid_row"
     line: int | None = None
+
+    @property
+    def span(self) -> int:
+        return 1
 
     def __str__(self) -> str:
         where = f"{self.file}: row {self.row}" + (f" (line {self.line})" if self.line else "")
