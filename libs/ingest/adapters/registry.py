@@ -34,6 +34,8 @@ ADAPTERS: dict[str, str] = {
 #: bulk product files the import route takes, per provider: name → "module:ProductFeed"
 FEEDS: dict[str, str] = {
     "google-merchant": "ingest.adapters.google_merchant.translate:FEED",  # Google product data spec files
+    "shopify": "ingest.adapters.shopify.feed:FEED",  # Shopify admin product CSV export
+    "woocommerce": "ingest.adapters.woocommerce.feed:FEED",  # WooCommerce product CSV exporter
 }
 
 
