@@ -313,11 +313,12 @@ def test_given_bad_woocommerce_values_then_errors_name_row_and_column_and_the_re
                      "12,simple,C,Cherry,1,1,lots,,12.50,,,,",
                      "13,simple,D,Date,1,maybe,5,,1O.00,,,,",
                      "14,variation,E,Elder - S,1,1,2,,3.00,NOPE,,Size,S",
-                     "15,simple,F,Fig,-1,0,,,8.00,,,,")
+                     "15,simple,F,Fig,-1,0,,,8.00,,,,",
+                     "16,variation,G,Grape - S,1,1,2,,3.00,id:x,,Size,S")
     commands, errors, items = _translate("woocommerce", _records("woocommerce", data))
     assert _errors(errors) == [(5, "Parent", "unknown_parent"), (2, "Published", "invalid_status"),
                                (3, "Stock", "invalid_quantity"), (4, "In stock?", "invalid_stock_status"),
-                               (4, "Regular price", "invalid_price")]
+                               (4, "Regular price", "invalid_price"), (7, "Parent", "unknown_parent")]
     assert set(items) == {"10", "15"}
     fig = [c for c in commands if c.command_type == "UpsertCatalogItem" and c.external_item_id == "15"][0]  # type: ignore[attr-defined]
     assert fig.active is False and fig.attributes["status"] == "draft"  # type: ignore[attr-defined]

@@ -86,7 +86,7 @@ def test_google_feed_on_the_shopify_route_is_a_clear_failure_not_a_crash(stack: 
     raw_id = _upload(stack, tenant, "shopify", b"id,title,price,availability\nA1,Milk,28.00 INR,in_stock\n",
                      "products.csv", "shop")
     progress = wait_import(stack, raw_id)
-    assert (progress["state"], progress["commands"], progress["failures"]) == ("done", 0, 2)
+    assert (progress["state"], progress["rowsTotal"], progress["commands"], progress["failures"]) == ("done", 0, 0, 2)
     failures = {f["reason_code"]: f for f in _failures(stack, raw_id, 2)}
     assert set(failures) == {"not_shopify_export", "empty_feed"}
     assert failures["not_shopify_export"]["details"]["row"] == "0"

@@ -61,7 +61,8 @@ class RowError:
 
     @property
     def span(self) -> int:
-        return 1
+        """File rows it covers: none for row 0, the header."""
+        return 1 if self.row else 0
 
     def __str__(self) -> str:
         where = f"{self.file}: row {self.row}" + (f" (line {self.line})" if self.line else "")

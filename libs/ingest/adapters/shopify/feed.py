@@ -19,7 +19,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ingest.adapters.base import CommandFactory, ProductFeed
+from pydantic import ValidationError
+
+from ingest.adapters.base import CommandFactory, ProductFeed, first_error
 from ingest.adapters.google_merchant.feed import FeedRow, RowError, export_rows
 from ingest.adapters.google_merchant.translate import FeedBatch
 from ingest.adapters.shopify import payloads as p
@@ -206,15 +208,18 @@ def record_commands(group: ProductGroup, make: CommandFactory, ctx: MappingConte
     options = [p.Option(name=head.get(f"option{n} name"), position=n) for n in (1, 2, 3)
                if head.get(f"option{n} name")]
     category = p.Category(full_name=head.get("product category")) if head.get("product category") else None
-    # exports carry no numeric ids (id 0): product_commands takes the handle and SKU keys instead
-    product = p.Product(id=0, title=head.get("title"), body_html=head.get("body (html)") or None,
-                        vendor=head.get("vendor") or None, product_type=head.get("type") or None,
-                        handle=group.handle, status=_status(head), tags=head.get("tags") or None,
-                        variants=[v.body for v in variants], options=options,
-                        images=_images(group.rows, out.errors), category=category)
     external_item = item_key(group.handle)
     try:
+        # exports carry no numeric ids (id 0): product_commands takes the handle and SKU keys instead
+        product = p.Product(id=0, title=head.get("title"), body_html=head.get("body (html)") or None,
+                            vendor=head.get("vendor") or None, product_type=head.get("type") or None,
+                            handle=group.handle, status=_status(head), tags=head.get("tags") or None,
+                            variants=[v.body for v in variants], options=options,
+                            images=_images(group.rows, out.errors), category=category)
         out.commands = product_commands(product, external_item, [v.key for v in variants], make, ctx, currency)
+    except ValidationError as exc:  # a value the webhook's resource would not hold
+        out.errors.append(head.error(None, first_error(exc), "invalid_row"))
+        return out
     except UnparseablePayload as exc:  # checked per row above; anything left is the product row's
         out.errors.append(head.error(None, exc.message, exc.reason_code))
         return out

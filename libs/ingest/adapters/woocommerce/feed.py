@@ -126,6 +126,8 @@ def _check(row: ExportRow, currency: str | None) -> list[RowError]:
         errors.append(row.error("ID", f"not a product ID: {row.get('id')!r}", "invalid_id"))
     if _type(row) not in TYPES:
         errors.append(row.error("Type", f"unknown product type {row.get('type')!r}", "invalid_type"))
+    elif _type(row) == "variation" and not (row.parent_id or "").isdigit():
+        errors.append(row.error("Parent", f"not a parent: {row.get('parent')!r}", "unknown_parent"))
     if row.get("published") not in STATUSES:
         errors.append(row.error("Published", f"expected 1, 0 or -1, not {row.get('published')!r}",
                                 "invalid_status"))
@@ -178,7 +180,7 @@ def record_commands(row: ExportRow, make: CommandFactory, ctx: MappingContext, *
     try:
         body = product_of(row)
         out.commands = product_commands(body, make, ctx, store_id, currency)
-    except ValidationError as exc:
+    except ValidationError as exc:  # a value the REST resource would not hold
         out.errors.append(row.error(None, first_error(exc), "invalid_row"))
         return out
     except UnparseablePayload as exc:  # checked per column above; anything left is the row's
