@@ -147,7 +147,7 @@ class FeedWorker:
         if rows_done:
             # resume: the file rows before the checkpoint were emitted already; parse past them only
             await loop.run_in_executor(self._parse, _skip, items, rows_done)
-            log.info("import %s resumes after file row %d", job.raw_id, rows_done)
+            log.info("import %s resumes after record ending at file row %d", job.raw_id, rows_done)
         incomplete = False
         usable = False
         while True:
