@@ -17,9 +17,15 @@ import asyncpg
 
 from ingest import topics
 from ingest.ids import uuid5_str
-from ingest.adapters.base import COMMAND_ID_NAMESPACE, CommandFactory, Headers, RawDelivery, SourceEvent
-from ingest.adapters.google_merchant.feed import FeedItem, FeedRow, RowError
-from ingest.adapters.google_merchant.translate import item_key, row_keys, rows_to_commands
+from ingest.adapters.base import (
+    COMMAND_ID_NAMESPACE,
+    CommandFactory,
+    Headers,
+    ProductFeed,
+    RawDelivery,
+    SourceEvent,
+)
+from ingest.adapters.google_merchant.feed import RowError
 from ingest.avro import codec
 from ingest.canonical.commands import CommandBase, UpsertCatalogItem
 from ingest.canonical.mapping import MappingContext, MappingKey
@@ -28,7 +34,7 @@ from ingest.kafka.results import FAILURE_NAMESPACE, Failure, Output, failure_rec
 
 STAGE = "feeds"
 DEFAULT_FEED = "default"
-#: the most commands one row yields (item, variant, base price, sale price, stock) — ids are per row
+#: the most commands one file row yields (item, variant, base price, sale price, stock) — ids are per row
 ROW_ID_STRIDE = 8
 #: at most this share of the previous snapshot may be deactivated by one import (a truncated file is not a
 #: reason to empty a catalogue); a source option ``maxDeleteRatio`` overrides it
@@ -112,22 +118,23 @@ class BatchResult:
     #: (command type, record) of the commands ``check`` accepted, as they are to be written
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-    unmapped: list[tuple[FeedRow, list[MappingKey]]] = field(default_factory=list)
+    #: (record, its keys without a mapping): the record has ``file``, ``row`` and ``line``
+    unmapped: list[tuple[Any, list[MappingKey]]] = field(default_factory=list)
     #: external item id → (canonical item id, name) of every item a row of this batch carried
     items: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def batch_keys(rows: Sequence[FeedItem], options: dict[str, Any]) -> frozenset[MappingKey]:
-    keys = set(row_keys(rows))
+def batch_keys(feed: ProductFeed, records: Sequence[Any], options: dict[str, Any]) -> frozenset[MappingKey]:
+    keys = set(feed.keys([r for r in records if not isinstance(r, RowError)]))
     for entity in ("merchant", "store"):
         if options.get(entity):
             keys.add(MappingKey(entity, str(options[entity])))  # type: ignore[arg-type]
     return frozenset(keys)
 
 
-def translate_batch(job: FeedJob, rows: Sequence[FeedItem], ctx: MappingContext, options: dict[str, Any],
-                    check: Check | None = None) -> BatchResult:
-    """Pure: one batch of parsed records → commands, row errors, unmapped rows and the items seen.
+def translate_batch(job: FeedJob, feed: ProductFeed, records: Sequence[Any], ctx: MappingContext,
+                    options: dict[str, Any], check: Check | None = None) -> BatchResult:
+    """Pure: one batch of parsed records (``feed``'s) → commands, row errors, unmapped rows and the items seen.
 
     ``check`` (the validator's rules) runs on each command here, where its row is known: a refused value is
     that row's ``validation`` failure naming the column (the command's field), the row's other commands go on.
@@ -141,35 +148,34 @@ def translate_batch(job: FeedJob, rows: Sequence[FeedItem], ctx: MappingContext,
     store_id = ctx.resolve_optional("store", options.get("store"))
     currency = options.get("currency") or ctx.tenant.default_currency
     seen: set[str] = set()
-    for row in rows:
-        if isinstance(row, RowError):
-            out.errors.append(row)
+    for record in records:
+        if isinstance(record, RowError):
+            out.errors.append(record)
             continue
-        missing = ctx.missing(row_keys([row]))
+        missing = ctx.missing(feed.keys([record]))
         if missing:
-            out.unmapped.append((row, missing))
+            out.unmapped.append((record, missing))
             continue
-        make.at_row(row.row)
+        make.at_row(record.row)
         try:
-            batch = rows_to_commands([row], make, ctx, default_currency=currency, store_id=store_id,
-                                     seen_items=seen)
+            batch = feed.commands(record, make, ctx, currency=currency, store_id=store_id, seen_items=seen)
         except InvalidCommand as exc:  # a command refusing the row's values: that row's failure, not the file's
-            out.errors.append(RowError(row.file, row.row, None, exc.message, exc.reason_code, row.line))
+            out.errors.append(RowError(record.file, record.row, None, exc.message, exc.reason_code, record.line))
             continue
         out.errors.extend(batch.errors)
-        accepted = checked(batch.commands, check, row)
+        accepted = checked(batch.commands, check, record)
         out.errors.extend(e for e in accepted if isinstance(e, RowError))
-        passed = [c for c in accepted if not isinstance(c, RowError)]
+        passed = [a for a in accepted if not isinstance(a, RowError)]
         out.records.extend(passed)
         out.commands.extend(c for c, a in zip(batch.commands, accepted) if not isinstance(a, RowError))
-        if passed and row.get("id"):
-            external = item_key(row)
-            name = row.get("title") or out.items.get(external, ("", ""))[1]
-            out.items[external] = (ctx.resolve("item", external), name)
+        if passed:
+            for external, name in batch.items.items():
+                out.items[external] = (ctx.resolve("item", external),
+                                       name or out.items.get(external, ("", ""))[1])
     return out
 
 
-def checked(commands: Sequence[CommandBase], check: Check | None, row: FeedRow | None = None
+def checked(commands: Sequence[CommandBase], check: Check | None, row: Any = None
             ) -> list[tuple[str, dict[str, Any]] | RowError]:
     """Each command's (type, record) as ``check`` leaves it, or the ``RowError`` it raised (at ``row``)."""
     out: list[tuple[str, dict[str, Any]] | RowError] = []
@@ -250,7 +256,7 @@ def row_error_output(job: FeedJob, err: RowError) -> Output:
                           f"row:{err.row}:{err.column or ''}:{err.reason_code}")
 
 
-def unmapped_output(job: FeedJob, row: FeedRow, missing: Sequence[MappingKey]) -> Output:
+def unmapped_output(job: FeedJob, row: Any, missing: Sequence[MappingKey]) -> Output:
     names = ", ".join(str(k) for k in missing)
     error = UnmappedReference(f"{row.file}: row {row.row}: no mapping for {names}",
                               missing=[(k.entity, k.external_id) for k in missing])

@@ -15,17 +15,17 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from typing import Any
 
 import asyncpg
 from confluent_kafka import KafkaException, Producer
 
 from ingest import feeds
-from ingest.adapters.google_merchant.feed import FeedItem, RowError, iter_rows
+from ingest.adapters.google_merchant.feed import RowError
+from ingest.adapters.registry import UnknownProvider, product_feed
 from ingest.canonical.mapping import MappingContext, MappingKey, TenantSettings, auto_canonical_id
 from ingest.db.pool import PG_OUTAGE, outage
-from ingest.errors import DependencyUnavailable, Fatal, InvalidField, Retriable
+from ingest.errors import DependencyUnavailable, Fatal, InvalidField, Retriable, UnparseablePayload
 from ingest.kafka.results import Output
 from ingest.kafka.stage import classify, produce_outputs
 from ingest.pipeline import tenant_to_map
@@ -137,33 +137,37 @@ class FeedWorker:
             options = await feeds.source_options(self.pool, job.tenant_id, job.provider)
         except PG_OUTAGE as exc:
             raise outage(exc) from exc
+        try:
+            feed = product_feed(job.provider)
+        except UnknownProvider as exc:
+            raise UnparseablePayload(str(exc), reason_code="no_feed_format") from exc
         tenant = (await self.repo.tenants({job.tenant_id})).get(job.tenant_id) or TenantSettings(job.tenant_id)
         loop = asyncio.get_running_loop()
         chunks = CountingChunks(await self.store.open_body(job.object_key), self.settings.feed_read_bytes)
-        items = iter_rows(chunks, file=job.file, filename=job.file, content_type=job.content_type)
+        items = feed.records(chunks, file=job.file, filename=job.file, content_type=job.content_type)
         rows_done = job.rows_done
         if rows_done:
-            # resume: the records before the checkpoint were emitted already; parse past them only
+            # resume: the file rows before the checkpoint were emitted already; parse past them only
             await loop.run_in_executor(self._parse, _skip, items, rows_done)
-            log.info("import %s resumes after record %d", job.raw_id, rows_done)
+            log.info("import %s resumes after record ending at file row %d", job.raw_id, rows_done)
         incomplete = False
         usable = False
         pending = loop.run_in_executor(self._parse, _take, items, self.settings.feed_batch_rows)
         while True:
-            batch: list[FeedItem] = await pending
+            batch: list[Any] = await pending
             if not batch:
                 break
             # the next batch is read and parsed while this one is translated, written and checkpointed
             pending = loop.run_in_executor(self._parse, _take, items, self.settings.feed_batch_rows)
-            ctx = await self._context(job, tenant, feeds.batch_keys(batch, options))
-            result = feeds.translate_batch(job, batch, ctx, options, check_for(tenant))
+            ctx = await self._context(job, tenant, feeds.batch_keys(feed, batch, options))
+            result = feeds.translate_batch(job, feed, batch, ctx, options, check_for(tenant))
             incomplete = incomplete or any(e.reason_code in INCOMPLETE_FILE for e in result.errors)
             usable = usable or bool(result.commands)
             outputs = self._chunks(job, result.records, tenant)
             outputs += [feeds.row_error_output(job, e) for e in result.errors]
             outputs += [feeds.unmapped_output(job, row, missing) for row, missing in result.unmapped]
             await self._transact(outputs)
-            rows_done += len(batch)
+            rows_done += sum(record.span for record in batch)
             items_seen = [(x, i, n) for x, (i, n) in result.items.items()] if job.mode == "primary" else []
             await self._pg(feeds.checkpoint(self.pool, job.raw_id, self.owner, self.settings.feed_lease_s,
                                             rows_done=rows_done, bytes_read=chunks.read,
@@ -222,7 +226,7 @@ class FeedWorker:
 
     async def _optional_ids(self, job: feeds.FeedJob, tenant: TenantSettings, options: dict[str, Any]
                             ) -> dict[MappingKey, str]:
-        keys = feeds.batch_keys([], options)
+        keys = feeds.batch_keys(product_feed(job.provider), [], options)
         return dict((await self._context(job, tenant, keys)).ids) if keys else {}
 
     async def _context(self, job: feeds.FeedJob, tenant: TenantSettings, keys: frozenset[MappingKey]
@@ -281,11 +285,24 @@ def check_for(tenant: TenantSettings) -> feeds.Check:
     return check
 
 
-def _take(items: Iterator[FeedItem], n: int) -> list[FeedItem]:
-    return list(islice(items, n))
+def _take(items: Iterator[Any], rows: int) -> list[Any]:
+    """Records covering about ``rows`` file rows (a grouped record is never split)."""
+    out: list[Any] = []
+    covered = 0
+    for record in items:
+        out.append(record)
+        covered += record.span
+        if covered >= rows:
+            break
+    return out
 
 
-def _skip(items: Iterator[FeedItem], n: int) -> None:
-    for _ in islice(items, n):
-        pass
+def _skip(items: Iterator[Any], rows: int) -> None:
+    """Past the records covering the first ``rows`` file rows: checkpoints fall on record boundaries."""
+    skipped = 0
+    while skipped < rows:
+        record = next(items, None)
+        if record is None:
+            return
+        skipped += record.span
 

@@ -48,3 +48,10 @@ def wait_import(stack: Stack, raw_id: str, *, state: str = "done", timeout: floa
                 return last
         time.sleep(0.3)
     raise AssertionError(f"import {raw_id} did not reach {state}: {last}")
+
+
+def commands_of(stack: Stack, raw_id: str, count: int, *, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The import's commands on ``catalog.commands`` once ``count`` of them are there (or the timeout)."""
+    records = stack.consume("catalog.commands",
+                            until=lambda rs: len([r for r in rs if r["rawId"] == raw_id]) >= count, timeout=timeout)
+    return [r for r in records if r["rawId"] == raw_id]

@@ -3,11 +3,10 @@ progress, auth — upload → S3 → dedupe → feeds stage (the validator's rul
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from tests.feeds.helpers import SECRET, upload, wait_import
+from tests.feeds.helpers import SECRET, commands_of, upload, wait_import
 from tests.stack import Stack, new_tenant
 
 pytestmark = pytest.mark.e2e
@@ -53,12 +52,6 @@ def tenant(stack: Stack) -> str:
     return tenant
 
 
-def _commands(stack: Stack, raw_id: str, count: int) -> list[dict[str, Any]]:
-    records = stack.consume("catalog.commands",
-                            until=lambda rs: len([r for r in rs if r["rawId"] == raw_id]) >= count, timeout=60)
-    return [r for r in records if r["rawId"] == raw_id]
-
-
 @pytest.mark.parametrize("fmt", list(FEEDS))
 def test_each_format_bad_row_is_one_failure_the_rest_are_commands(stack: Stack, tenant: str, fmt: str) -> None:
     filename, content_type, body = FEEDS[fmt]
@@ -74,7 +67,7 @@ def test_each_format_bad_row_is_one_failure_the_rest_are_commands(stack: Stack, 
         stack.query("SELECT * FROM failures WHERE raw_id = $1::uuid", raw_id)
     assert progress["commands"] == 8
 
-    mine = _commands(stack, raw_id, 8)
+    mine = commands_of(stack, raw_id, 8)
     assert sorted(c["commandType"] for c in mine) == sorted(ROW_TYPES * 2)
     assert {c["externalItemId"] for c in mine if c["commandType"] == "UpsertCatalogItem"} == {f"{prefix}1",
                                                                                            f"{prefix}3"}
@@ -124,17 +117,17 @@ def test_primary_feed_deactivates_missing_items_supplemental_does_not(stack: Sta
     assert status == 202
     progress = wait_import(stack, two["rawId"])
     assert progress["deactivated"] == 1
-    mine = _commands(stack, two["rawId"], 3 * 3 + 1)
+    mine = commands_of(stack, two["rawId"], 3 * 3 + 1)
     off = [c for c in mine if c["commandType"] == "UpsertCatalogItem" and not c["active"]]
     assert [(c["externalItemId"], c["name"]) for c in off] == [("D3", "Three")]
-    first_ids = {c["itemId"] for c in _commands(stack, one["rawId"], 12) if c.get("externalItemId") == "D3"}
+    first_ids = {c["itemId"] for c in commands_of(stack, one["rawId"], 12) if c.get("externalItemId") == "D3"}
     assert {off[0]["itemId"]} == first_ids  # the same canonical item the first import created
 
     # a third snapshot diffs against the second (not the first): D3 is not deactivated again
     status, three = upload(stack, tenant, b"id,title,price\nD1,One,1.00 USD\nD2,Two,2.00 USD\n", query="feed=main")
     assert status == 202
     assert wait_import(stack, three["rawId"])["deactivated"] == 1
-    off = [c for c in _commands(stack, three["rawId"], 2 * 3 + 1) if c["commandType"] == "UpsertCatalogItem"
+    off = [c for c in commands_of(stack, three["rawId"], 2 * 3 + 1) if c["commandType"] == "UpsertCatalogItem"
            and not c["active"]]
     assert [c["externalItemId"] for c in off] == ["D4"]
 
@@ -213,7 +206,7 @@ def test_a_value_the_validators_rules_refuse_is_that_rows_failure_and_its_other_
     # refused where the row is known (no validator hop for feeds): the row and the field are named
     assert (failure["class"], failure["stage"], failure["reason_code"]) == ("validation", "feeds", "category_missing")
     assert (details["file"], details["row"], details["column"]) == ("cats.csv", "2", "category")
-    commands = _commands(stack, payload["rawId"], 7)
+    commands = commands_of(stack, payload["rawId"], 7)
     # V2's UpsertCatalogItem is the one refused
     assert sorted(c["_schema"] for c in commands) == sorted([*ROW_TYPES, *ROW_TYPES[1:]])
     assert [c["externalItemId"] for c in commands if c["_schema"] == "UpsertCatalogItem"] == ["V1"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
@@ -296,3 +296,20 @@ def load_json(raw: bytes) -> Any:
         raise UnparseablePayload("JSON nested too deeply", reason_code="too_deep") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise UnparseablePayload(f"not valid JSON: {str(exc)[:200]}", reason_code="invalid_json") from exc
+
+
+@dataclass(frozen=True)
+class ProductFeed:
+    """A provider's bulk product file (``POST …/{provider}/import``), sans-I/O like the adapters.
+
+    ``records(chunks, file=…, filename=…, content_type=…)`` reads byte chunks lazily and yields records as
+    they complete — each with ``file``, ``row`` (first file row it covers), ``line`` and ``span`` (how many
+    file rows it covers) — or ``RowError``s; memory is bounded by one record. ``keys(records)`` names every
+    mapping key a batch of records resolves. ``commands(record, make, ctx, currency=…, store_id=…,
+    seen_items=…)`` turns one record into a ``FeedBatch`` (commands, row errors, items carried) and never
+    raises for bad values; at most ``ROW_ID_STRIDE`` commands per file row, as command ids are per row.
+    """
+
+    records: Callable[..., Iterator[Any]]
+    keys: Callable[[Sequence[Any]], frozenset[MappingKey]]
+    commands: Callable[..., Any]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ingest.adapters.base import ProviderAdapter
+    from ingest.adapters.base import ProductFeed, ProviderAdapter
 
 ADAPTERS: dict[str, str] = {
     # restaurant POS (kind pos)
@@ -31,6 +31,13 @@ ADAPTERS: dict[str, str] = {
     "standard": "ingest.adapters.standard:StandardAdapter",
 }
 
+#: bulk product files the import route takes, per provider: name → "module:ProductFeed"
+FEEDS: dict[str, str] = {
+    "google-merchant": "ingest.adapters.google_merchant.translate:FEED",  # Google product data spec files
+    "shopify": "ingest.adapters.shopify.feed:FEED",  # Shopify admin product CSV export
+    "woocommerce": "ingest.adapters.woocommerce.feed:FEED",  # WooCommerce product CSV exporter
+}
+
 
 class UnknownProvider(LookupError):
     pass
@@ -40,16 +47,21 @@ def registered_providers() -> list[str]:
     return sorted(ADAPTERS)
 
 
+def _load(table: dict[str, str], provider: str, unknown: str) -> Any:
+    """The object ``table`` names for ``provider`` ("module:attribute"), imported on first use."""
+    try:
+        target = table[provider]
+    except KeyError:
+        raise UnknownProvider(unknown) from None
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 @cache
 def adapter_class(provider: str) -> type[ProviderAdapter]:
     """The adapter class for ``provider``; raises ``UnknownProvider`` listing the valid names."""
-    try:
-        target = ADAPTERS[provider]
-    except KeyError:
-        raise UnknownProvider(f"unknown provider {provider!r}; known: {', '.join(registered_providers())}") \
-            from None
-    module_name, _, class_name = target.partition(":")
-    cls: type[ProviderAdapter] = getattr(importlib.import_module(module_name), class_name)
+    cls: type[ProviderAdapter] = _load(
+        ADAPTERS, provider, f"unknown provider {provider!r}; known: {', '.join(registered_providers())}")
     return cls
 
 
@@ -63,3 +75,11 @@ def available_providers() -> list[str]:
             continue
         out.append(name)
     return out
+
+
+@cache
+def product_feed(provider: str) -> ProductFeed:
+    """The bulk file format of ``provider``; raises ``UnknownProvider`` naming those that have one."""
+    feed: ProductFeed = _load(
+        FEEDS, provider, f"{provider!r} takes no product files; those that do: {', '.join(sorted(FEEDS))}")
+    return feed

@@ -13,7 +13,7 @@ import csv
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import chain
@@ -39,6 +39,14 @@ class FeedRow:
     def get(self, name: str) -> str:
         return self.fields.get(name, "").strip()
 
+    @property
+    def span(self) -> int:
+        """File rows this record covers (a grouped export record covers several)."""
+        return 1
+
+    def error(self, column: str | None, message: str, reason_code: str = "invalid_row") -> RowError:
+        return RowError(self.file, self.row, column, message, reason_code, self.line)
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -50,6 +58,11 @@ class RowError:
     message: str
     reason_code: str = "invalid_row"
     line: int | None = None
+
+    @property
+    def span(self) -> int:
+        """File rows it covers: none for row 0, the header."""
+        return 1 if self.row else 0
 
     def __str__(self) -> str:
         where = f"{self.file}: row {self.row}" + (f" (line {self.line})" if self.line else "")
@@ -83,11 +96,13 @@ def detect_format(head: bytes, *, filename: str | None = None, content_type: str
 
 def iter_rows(chunks: Iterable[bytes], *, fmt: FeedFormat | None = None, file: str = "feed",
               filename: str | None = None, content_type: str | None = None,
-              comment_prefix: str | None = None) -> Iterator[FeedItem]:
+              comment_prefix: str | None = None, aliases: Mapping[str, str] | None = None,
+              on_header: Callable[[list[str]], None] | None = None) -> Iterator[FeedItem]:
     """Rows of a feed as they complete; ``chunks`` is read lazily, one chunk at a time.
 
     ``fmt`` None detects the format from ``filename``, ``content_type`` or the first non-empty chunk.
-    ``comment_prefix`` (delimited only) skips lines starting with it, e.g. ``#`` notes above a header.
+    Delimited only: ``comment_prefix`` skips lines starting with it, e.g. ``#`` notes above a header;
+    ``aliases`` renames header names (lower case) and ``on_header`` is called with the header once read.
     """
     stream = iter(chunks)
     if fmt is None:
@@ -101,12 +116,40 @@ def iter_rows(chunks: Iterable[bytes], *, fmt: FeedFormat | None = None, file: s
         stream = chain(head, stream)
     if fmt in ("tsv", "csv"):
         return _delimited_rows(stream, delimiter="\t" if fmt == "tsv" else ",", file=file,
-                               comment_prefix=comment_prefix)
+                               comment_prefix=comment_prefix, aliases=aliases or {}, on_header=on_header)
     if fmt == "xml":
         return _xml_rows(stream, file=file)
     if fmt == "json":
         return _json_rows(stream, file=file)
     raise ValueError(f"unknown feed format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def export_rows(chunks: Iterable[bytes], *, file: str, required: Mapping[str, str], kind: str, reason_code: str,
+                aliases: Mapping[str, str] | None = None) -> Iterator[FeedItem]:
+    """The rows of a vendor's CSV export whose header must name the ``required`` columns (lower-case name →
+    the vendor's spelling); without them, one ``RowError`` for row 0 — the header — and nothing else: a file
+    of another kind (a Google feed on the Shopify route, an XML file) is named as such, not as N bad rows."""
+    header: list[str] = []
+    checked = False
+
+    def header_error() -> RowError | None:
+        missing = [name for key, name in required.items() if key not in header]
+        if not missing:
+            return None
+        return RowError(file, 0, None, f"not a {kind}: no {', '.join(missing)} column in the header (found: "
+                        f"{', '.join(name[:40] for name in header[:8])})", reason_code)
+
+    for item in iter_rows(chunks, fmt="csv", file=file, aliases=aliases, on_header=header.extend):
+        if not checked:
+            error = header_error()
+            if error is not None:
+                yield error
+                return
+            checked = True
+        yield item
+    error = header_error() if header and not checked else None
+    if error is not None:
+        yield error
 
 
 def _decoded(chunks: Iterable[bytes]) -> Iterator[str]:
@@ -160,8 +203,9 @@ def _header_name(raw: str) -> str:
     return name[2:] if name.startswith("g:") else name
 
 
-def _delimited_rows(chunks: Iterable[bytes], *, delimiter: str, file: str,
-                    comment_prefix: str | None) -> Iterator[FeedItem]:
+def _delimited_rows(chunks: Iterable[bytes], *, delimiter: str, file: str, comment_prefix: str | None,
+                    aliases: Mapping[str, str], on_header: Callable[[list[str]], None] | None
+                    ) -> Iterator[FeedItem]:
     state = _LineState()
     reader = csv.reader(_lines(_decoded(chunks), state, comment_prefix), delimiter=delimiter, quotechar='"',
                         skipinitialspace=False, strict=False)
@@ -186,7 +230,9 @@ def _delimited_rows(chunks: Iterable[bytes], *, delimiter: str, file: str,
         if not record or all(not cell.strip() for cell in record):
             continue  # blank lines (and skipped comments) are not records
         if header is None:
-            header = [_header_name(cell) for cell in record]
+            header = [aliases.get(name, name) for name in map(_header_name, record)]
+            if on_header:
+                on_header(header)
             continue
         row += 1
         if len(record) != len(header):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ingest.adapters.base import CommandFactory
-from ingest.adapters.google_merchant.feed import FeedItem, FeedRow, RowError
+from ingest.adapters.base import CommandFactory, ProductFeed
+from ingest.adapters.google_merchant.feed import FeedItem, FeedRow, RowError, iter_rows
 from ingest.adapters.google_merchant.payloads import (
     ITEM_ATTRIBUTES,
     VARIANT_ATTRIBUTES,
@@ -31,6 +31,8 @@ class FeedBatch:
     commands: list[CommandBase] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
+    #: external item id → name ("" when the row did not name it) of every item a command was made for
+    items: dict[str, str] = field(default_factory=dict)
 
 
 def item_key(row: FeedRow) -> str:
@@ -51,6 +53,16 @@ class _Checked:
     price: Price | None
     sale: Price | None
     availability: str | None
+
+
+def record_commands(row: FeedRow, make: CommandFactory, ctx: MappingContext, *, currency: str | None,
+                    store_id: str | None, seen_items: set[str]) -> FeedBatch:
+    """One row of an import (``ProductFeed.commands``)."""
+    batch = rows_to_commands([row], make, ctx, default_currency=currency, store_id=store_id,
+                             seen_items=seen_items)
+    if batch.commands and row.get("id"):
+        batch.items[item_key(row)] = row.get("title")
+    return batch
 
 
 def _check(row: FeedRow, default_currency: str | None) -> tuple[_Checked | None, list[RowError]]:
@@ -146,3 +158,7 @@ def rows_to_commands(rows: Iterable[FeedItem], make: CommandFactory, ctx: Mappin
             seen.add(item_key(row))
         batch.commands.extend(commands)
     return batch
+
+
+#: the import route's format for google-merchant: the product data spec's files, any of TSV/CSV/XML/JSON
+FEED = ProductFeed(records=iter_rows, keys=row_keys, commands=record_commands)

@@ -65,41 +65,48 @@ def _variant_attributes(product: p.Product, variant: p.Variant) -> dict[str, str
     return attributes
 
 
-def _prices(make: CommandFactory, item_id: str, product: p.Product, variant: p.Variant, variant_id: str,
-            currency: str) -> list[CommandBase]:
+def _prices(make: CommandFactory, item_id: str, external_item: str, variant: p.Variant, external_variant: str,
+            variant_id: str, currency: str) -> list[CommandBase]:
     price, compare_at = _blank(variant.price), _blank(variant.compare_at_price)
     if price is None:
         return []
     try:
         on_sale = compare_at is not None and to_decimal(compare_at) > to_decimal(price)
         amounts = [("base", compare_at), ("sale", price)] if on_sale else [("base", price)]
-        return [make(UpdatePrice, item_id=item_id, external_item_id=str(product.id), variant_id=variant_id,
+        return [make(UpdatePrice, item_id=item_id, external_item_id=external_item, variant_id=variant_id,
                      amount_minor=to_minor(amount, currency), currency=currency, price_type=kind)
                 for kind, amount in amounts]
     except MoneyError as exc:
-        raise UnparseablePayload(f"variant {variant.id}: {exc}", reason_code="invalid_price") from exc
+        raise UnparseablePayload(f"variant {external_variant}: {exc}", reason_code="invalid_price") from exc
 
 
 def product_upserted(body: p.Product, make: CommandFactory, ctx: MappingContext,
                      currency: str | None) -> list[CommandBase]:
+    return product_commands(body, str(body.id), [str(v.id) for v in body.variants], make, ctx, currency)
+
+
+def product_commands(body: p.Product, external_item: str, external_variants: list[str], make: CommandFactory,
+                     ctx: MappingContext, currency: str | None) -> list[CommandBase]:
+    """A product's item upsert, then each variant's upsert and prices, under the given external ids: a
+    webhook's numeric ids, or a CSV export's handle and SKU keys (``feed``)."""
     if currency is None and any(_blank(v.price) for v in body.variants):
         raise UnparseablePayload("Shopify prices carry no currency and neither the source option 'currency' "
                                  "nor the tenant's default_currency is set", reason_code="missing_currency")
-    item_id = ctx.resolve("item", body.id)
+    item_id = ctx.resolve("item", external_item)
     attributes = {k: v for k, v in (("handle", body.handle), ("productType", body.product_type),
                                     ("tags", body.tags), ("status", body.status)) if v}
     category = (body.category.full_name or body.category.name) if body.category else None
     out: list[CommandBase] = [make(
-        UpsertCatalogItem, item_id=item_id, external_item_id=str(body.id), name=body.title,
+        UpsertCatalogItem, item_id=item_id, external_item_id=external_item, name=body.title,
         description=body.body_html, brand=body.vendor, category=category or body.product_type,
         image_urls=[i.src for i in sorted(body.images, key=lambda i: i.position or 0)],
         attributes=attributes, active=body.status == "active")]
-    for variant in body.variants:
-        variant_id = ctx.resolve("variant", variant.id)
-        out.append(make(UpsertVariant, item_id=item_id, variant_id=variant_id, external_variant_id=str(variant.id),
+    for variant, external_variant in zip(body.variants, external_variants, strict=True):
+        variant_id = ctx.resolve("variant", external_variant)
+        out.append(make(UpsertVariant, item_id=item_id, variant_id=variant_id, external_variant_id=external_variant,
                         name=variant.title, attributes=_variant_attributes(body, variant),
                         gtin=_blank(variant.barcode)))
-        out.extend(_prices(make, item_id, body, variant, variant_id, currency or ""))
+        out.extend(_prices(make, item_id, external_item, variant, external_variant, variant_id, currency or ""))
     return out
 
 

@@ -58,7 +58,7 @@ def _attributes(body: p.Product) -> dict[str, str]:
     return out
 
 
-def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingContext, source: str,
+def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingContext, store_id: str | None,
               currency: str | None) -> list[CommandBase]:
     """Variant, prices and stock of something sold as itself: a simple product or a variation."""
     variant_id = ctx.resolve("variant", body.id)
@@ -78,7 +78,6 @@ def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingC
                    for kind, amount in prices)
     except MoneyError as exc:
         raise UnparseablePayload(f"product {body.id}: {exc}", reason_code="invalid_price") from exc
-    store_id = ctx.resolve("store", source)
     # manage_stock may be "parent" on a variation: the parent's pool, not this variation's own count
     if body.manage_stock is True and body.stock_quantity is not None:
         try:
@@ -97,8 +96,16 @@ def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingC
 
 def product_upserted(body: p.Product, make: CommandFactory, ctx: MappingContext, source: str,
                      currency: str | None) -> list[CommandBase]:
+    sells = body.type == "variation" or body.type in SELLABLE_TYPES
+    return product_commands(body, make, ctx, ctx.resolve("store", source) if sells else None, currency)
+
+
+def product_commands(body: p.Product, make: CommandFactory, ctx: MappingContext, store_id: str | None,
+                     currency: str | None) -> list[CommandBase]:
+    """A product, variation or simple product's commands; stock goes to ``store_id`` (the webhook source's
+    store, or a CSV export's ``store`` source option)."""
     if body.type == "variation":
-        return variation_upserted(body, make, ctx, source, currency)
+        return _sellable(body, ctx.resolve("item", body.parent_id), make, ctx, store_id, currency)
     item_id = ctx.resolve("item", body.id)
     attributes = _attributes(body) | {"type": body.type, "status": body.status}
     if body.tags:
@@ -111,13 +118,8 @@ def product_upserted(body: p.Product, make: CommandFactory, ctx: MappingContext,
         image_urls=[i.src for i in body.images], attributes=attributes, active=body.status == "publish")]
     # a variable product's variants, prices and stock arrive as separate variation deliveries
     if body.type in SELLABLE_TYPES:
-        out.extend(_sellable(body, item_id, make, ctx, source, currency))
+        out.extend(_sellable(body, item_id, make, ctx, store_id, currency))
     return out
-
-
-def variation_upserted(body: p.Product, make: CommandFactory, ctx: MappingContext, source: str,
-                       currency: str | None) -> list[CommandBase]:
-    return _sellable(body, ctx.resolve("item", body.parent_id), make, ctx, source, currency)
 
 
 def product_deleted(body: p.Deleted, make: CommandFactory, ctx: MappingContext, source: str,
