@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))  # tests.stack: the same stack the e2e tests run
 import psutil  # noqa: E402
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition  # noqa: E402
 
+from bench.run import POSTGRES, postgres_cpu_seconds  # noqa: E402
 from tests.feeds.helpers import SECRET, upload  # noqa: E402
 from tests.stack import Stack, new_tenant, start_deps, start_stack  # noqa: E402
 
@@ -93,6 +94,9 @@ class RssSampler(threading.Thread):
                     continue
                 self.cpu_first.setdefault(name, t.user + t.system)
                 self.cpu_last[name] = t.user + t.system
+            pg = postgres_cpu_seconds()
+            self.cpu_first.setdefault(POSTGRES, pg)
+            self.cpu_last[POSTGRES] = pg
 
     def stop(self) -> None:
         self._halt.set()

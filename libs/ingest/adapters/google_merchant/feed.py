@@ -36,8 +36,12 @@ class FeedRow:
     fields: dict[str, str]
     line: int | None = None  # physical line the record starts on (delimited formats)
 
+    def __post_init__(self) -> None:
+        # stripped once here: a row's values are read ~50 times on the way to its commands
+        object.__setattr__(self, "fields", {k: v.strip() if isinstance(v, str) else v for k, v in self.fields.items()})
+
     def get(self, name: str) -> str:
-        return self.fields.get(name, "").strip()
+        return self.fields.get(name, "")
 
     @property
     def span(self) -> int:

@@ -107,7 +107,7 @@ def _row_commands(row: FeedRow, checked: _Checked, make: CommandFactory, ctx: Ma
     if row.get("title"):
         if external_item not in seen_items:
             # one upsert per item group and file: the first row of the group names it
-            attributes = {name: row.get(name) for name in ITEM_ATTRIBUTES if row.get(name)}
+            attributes = {name: v for name in ITEM_ATTRIBUTES if (v := row.get(name))}
             out.append(make(UpsertCatalogItem, item_id=item_id, external_item_id=external_item,
                             name=row.get("title"), description=row.get("description") or None,
                             brand=row.get("brand") or None,
@@ -116,7 +116,7 @@ def _row_commands(row: FeedRow, checked: _Checked, make: CommandFactory, ctx: Ma
                             attributes=attributes))
         out.append(make(UpsertVariant, item_id=item_id, variant_id=variant_id, external_variant_id=external_variant,
                         name=row.get("title"), gtin=gtin,
-                        attributes={name: row.get(name) for name in VARIANT_ATTRIBUTES if row.get(name)}))
+                        attributes={name: v for name in VARIANT_ATTRIBUTES if (v := row.get(name))}))
     for price_type, price in (("base", checked.price), ("sale", checked.sale)):
         if price is not None:
             out.append(make(UpdatePrice, item_id=item_id, external_item_id=external_item, variant_id=variant_id,
