@@ -36,12 +36,15 @@ o AS (SELECT raw_id,
                         END ORDER BY recorded_at))[1] AS skip_reason,
              max(recorded_at) AS at
       FROM outcomes WHERE raw_id IN (SELECT raw_id FROM acked) GROUP BY raw_id),
+imp AS (SELECT raw_id FROM feed_imports  -- a bulk import is accounted for when its worker is through the file
+        WHERE raw_id IN (SELECT raw_id FROM acked) AND state IN ('queued', 'running')),
 f AS (SELECT raw_id, bool_or(class = 'duplicate') AS dup, bool_or(class <> 'duplicate') AS failed,
              (array_agg(class || ':' || reason_code ORDER BY recorded_at)
                  FILTER (WHERE class <> 'duplicate'))[1] AS failure, max(recorded_at) AS at
       FROM failures WHERE raw_id IN (SELECT raw_id FROM acked) GROUP BY raw_id)
 SELECT a.raw_id::text AS raw_id, a.provider, a.received_at,
-       CASE WHEN coalesce(o.cmds, false) THEN 'with_commands'
+       CASE WHEN imp.raw_id IS NOT NULL THEN 'in_flight'
+            WHEN coalesce(o.cmds, false) THEN 'with_commands'
             WHEN coalesce(f.failed, false) THEN 'failed'
             WHEN coalesce(f.dup, false) OR coalesce(o.dup_cmds, false) THEN 'duplicates'
             WHEN coalesce(o.other, false) THEN 'skipped'
@@ -49,7 +52,7 @@ SELECT a.raw_id::text AS raw_id, a.provider, a.received_at,
             ELSE 'in_flight' END AS bucket,
        coalesce(o.cmds, false) AND coalesce(f.failed, false) AS partial,
        o.skip_reason, f.failure, greatest(o.at, f.at) AS accounted_at
-FROM acked a LEFT JOIN o USING (raw_id) LEFT JOIN f USING (raw_id)
+FROM acked a LEFT JOIN o USING (raw_id) LEFT JOIN f USING (raw_id) LEFT JOIN imp USING (raw_id)
 """
 
 

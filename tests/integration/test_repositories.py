@@ -111,3 +111,35 @@ async def test_stock_state_facility_skus_and_snapshot_progress_round_trip_and_me
             ("nobody", "inhouse-wms", "F")].max_zero_ratio == 0.5  # no source row: the default
     finally:
         await pool.close()
+
+
+async def test_a_bulk_import_is_in_flight_until_its_worker_is_through_the_file(database: str) -> None:
+    """Its first chunk's outcome must not close the import in the ledger while the rest of the file is unread."""
+    from pydantic import SecretStr
+
+    from ingest.ledger import payload_rows
+    from ingest.settings import CommonSettings
+
+    raw_id = str(uuid.uuid4())
+    pool = await create_pool(database, min_size=1, max_size=1)
+    try:
+        await pool.execute(
+            "INSERT INTO raw_payloads (raw_id, received_at, tenant_id, provider, kind, family, route, segment_key, "
+            "segment_offset, segment_length, sha256, size, published_at) VALUES ($1::uuid, now(), 'acme', "
+            "'google-merchant', 'seller', 'import', '/', 'k', 0, 10, '', 10, now())", raw_id)
+        await pool.execute(
+            "INSERT INTO feed_imports (raw_id, tenant_id, provider, feed_name, mode, object_key, size, received_at, "
+            "origin, record, state) VALUES ($1::uuid, 'acme', 'google-merchant', 'f', 'primary', 'k', 10, now(), "
+            "'integration.imports/0/1', ''::bytea, 'running')", raw_id)
+        await pool.execute(
+            "INSERT INTO outcomes (raw_id, replay_key, stage, outcome, event_type, command_ids, command_types, topics, "
+            "duplicate_command_ids, reason, occurred_at) VALUES ($1::uuid, '', 'command-writer', 'processed', 'feed', "
+            "ARRAY['c-1'], ARRAY['UpdatePrice'], ARRAY['catalog.commands'], ARRAY[]::text[], '', now())", raw_id)
+        settings = CommonSettings(database_url=SecretStr(database))
+        rows = await payload_rows(settings)
+        assert [(r["raw_id"], r["bucket"]) for r in rows] == [(raw_id, "in_flight")]
+        await pool.execute("UPDATE feed_imports SET state = 'done' WHERE raw_id = $1::uuid", raw_id)
+        rows = await payload_rows(settings)
+        assert [(r["raw_id"], r["bucket"]) for r in rows] == [(raw_id, "with_commands")]
+    finally:
+        await pool.close()
