@@ -12,7 +12,8 @@ changes one, the test fails and docs/reliability.md must be revisited.
   ListOffsets while a transaction is open on the partition;
 - a transaction aborted by its successor's init_transactions stays undecided while another producer's
   transaction overlaps it on a shared partition (Tansu decides overlapping transactions together); until then
-  the stable offset hides its records, afterwards they appear.
+  the stable offset hides its records, afterwards they appear. A read-back taken meanwhile must wait, not
+  conclude "not there" — that was the duplicate (see ``test_read_back_waits_for_undecided_transactions``).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ingest.devstack import Embedded, free_port, start_broker
+from ingest.ledger import visible_command_ids
+from ingest.settings import CommonSettings
 from tests.chaos.faultproxy import FaultProxy
 
 
@@ -188,3 +192,34 @@ def read_committed_now(boot: str, topic: str, wait_s: float = 2.0) -> list[bytes
     finally:
         consumer.close()
     return out
+
+
+def test_read_back_waits_for_undecided_transactions(kafka: str) -> None:
+    """The command writer's re-run read-back (``visible_command_ids``) must not answer while the dead run is
+    undecided: answering "not visible" there made it produce the commands again, and once the dead run was
+    decided (aborted, yet visible on Tansu) every one of them was on catalog.commands twice."""
+    prefix = f"rb{uuid.uuid4().hex[:6]}."
+    commands, outcomes = (f"{prefix}catalog.commands", f"{prefix}integration.outcomes")
+    admin = AdminClient({"bootstrap.servers": kafka})
+    for fut in admin.create_topics([NewTopic(t, 1, 1) for t in (commands, outcomes)]).values():
+        fut.result(10)
+    settings = CommonSettings(kafka_bootstrap_servers=kafka, topic_prefix=prefix, _env_file=None)  # type: ignore[call-arg]
+    tid = f"cw-{uuid.uuid4().hex}"
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    other = _dead_run(kafka, commands, outcomes, tid, ids)
+    successor = txn_producer(kafka, tid)
+    with pytest.raises(TimeoutError):
+        visible_command_ids(settings, set(ids), since=since, names=("catalog.commands",), timeout_s=3)
+    other.commit_transaction(10)
+    visible = visible_command_ids(settings, set(ids), since=since, names=("catalog.commands",), timeout_s=15)
+    assert visible == {"catalog.commands": set(ids)}  # so the re-run produces none of them again
+    # and the whole sequence, as the command writer runs it, leaves one copy of each
+    successor.begin_transaction()
+    for cid in ids:
+        if cid not in visible["catalog.commands"]:
+            successor.produce(commands, cid.encode(), headers=[("command-id", cid.encode())])
+    successor.commit_transaction(10)
+    end = high_watermark(kafka, commands, "read_uncommitted")
+    counts = Counter(v for _, v in read(kafka, commands, until=end))
+    assert counts and max(counts.values()) == 1, counts
