@@ -17,6 +17,9 @@ changes one, the test fails and docs/reliability.md must be revisited.
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -223,3 +226,18 @@ def test_read_back_waits_for_undecided_transactions(kafka: str) -> None:
     end = high_watermark(kafka, commands, "read_uncommitted")
     counts = Counter(v for _, v in read(kafka, commands, until=end))
     assert counts and max(counts.values()) == 1, counts
+
+
+def test_stage_commits_at_once_after_the_broker_refused_connections() -> None:
+    """An idle stage lives through 6 s of refused connections; its next transaction must commit promptly.
+
+    With the producer kept, librdkafka's next ``send_offsets_to_transaction`` never returned (the stall
+    watchdog then restarted the stage: 30 s per stage in the chaos stack, one stage after the other).
+    """
+    out = subprocess.run([sys.executable, "-m", "tests.chaos.stage_outage", "6", "20"], capture_output=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2])
+    lines = [ln for ln in out.stdout.decode().splitlines() if ln.startswith("{")]
+    assert lines, out.stderr.decode()[-3000:]
+    result = json.loads(lines[-1])
+    assert result["stalled"] is False, result
+    assert result["after_s"] < 10 and result["committed"] == 2, result
