@@ -12,8 +12,12 @@ changes one, the test fails and docs/reliability.md must be revisited.
   ListOffsets while a transaction is open on the partition;
 - a transaction aborted by its successor's init_transactions stays undecided while another producer's
   transaction overlaps it on a shared partition (Tansu decides overlapping transactions together); until then
-  the stable offset hides its records, afterwards they appear. A read-back taken meanwhile must wait, not
-  conclude "not there" — that was the duplicate (see ``test_read_back_waits_for_undecided_transactions``).
+  the stable offset hides its records, afterwards they appear. The command writer's re-run read-back taken
+  meanwhile must wait, not conclude "not there" (it did: ``test_read_back_waits_for_undecided_transactions``).
+
+The duplicates of issue #7 themselves came from the command writer (one batch holding an input twice:
+tests/unit/test_handlers.py); ``test_stage_commits_at_once_after_the_broker_refused_connections`` covers the
+librdkafka wedge that made every stage restart after the outage.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ from ingest.devstack import Embedded, free_port, start_broker
 from ingest.ledger import visible_command_ids
 from ingest.settings import CommonSettings
 from tests.chaos.faultproxy import FaultProxy
+
+pytestmark = pytest.mark.chaos
 
 
 @pytest.fixture(scope="module")
