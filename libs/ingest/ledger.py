@@ -94,17 +94,28 @@ async def check(settings: CommonSettings, *, since: datetime | None = None, unti
 
 
 def read_topics(settings: CommonSettings, names: tuple[str, ...], *, since: datetime | None = None,
-                timeout_s: float = 60.0, idle_s: float = 1.0) -> Iterator[tuple[str, dict[str, str], bytes]]:
+                timeout_s: float = 60.0) -> Iterator[tuple[str, dict[str, str], bytes]]:
     """(logical topic, headers, value) of every record of ``names`` (read_committed) from ``since`` (by broker
     timestamp; the beginning if None) up to the end at the time of the call. Blocking: run it in a thread.
 
-    Raises ``TimeoutError`` if a topic cannot be read to its end within ``timeout_s``.
+    "The end" is the read_uncommitted high watermark taken at the start, and the read is over only when the
+    read_committed position has reached it: every transaction that had written before it is then decided
+    (committed or aborted), so what was read is final. A read_committed reader cannot pass an undecided
+    transaction (the stable offset), and on Tansu an aborted transaction becomes *visible* once decided
+    (tests/chaos/test_broker_semantics.py): stopping earlier, on a quiet moment, answered "not there" for
+    records that appeared later. Tansu's high watermark is the start of its last batch + 1 (and 0 for a
+    read_committed ListOffsets while a transaction is open), hence the read_uncommitted query; reaching it
+    means that last batch was read whole.
+
+    Raises ``TimeoutError`` if a topic cannot be read to its end within ``timeout_s`` (e.g. a transaction
+    before the end is still undecided).
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "group.id": f"pos-ingest-ledger-{time.monotonic_ns()}", "enable.auto.commit": False,
-                         "isolation.level": "read_committed", "enable.partition.eof": False})
+    common = {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.auto.commit": False,
+              "group.id": f"pos-ingest-ledger-{time.monotonic_ns()}", "enable.partition.eof": False}
+    consumer = Consumer({**common, "isolation.level": "read_committed"})
+    ends = Consumer({**common, "isolation.level": "read_uncommitted"})  # only asked for the watermarks
     start_ms = int(since.timestamp() * 1000) if since else None
     try:
         for name in names:
@@ -121,30 +132,27 @@ def read_topics(settings: CommonSettings, names: tuple[str, ...], *, since: date
                            for tp in found]
                 except KafkaException:
                     pass  # no time index: from the beginning
-            high = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+            start = {tp.partition: tp.offset for tp in tps}
+            high = {p: ends.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1] for p in parts}
+            # nothing to wait for where the end is not past where the read starts
+            pending = {p for p in parts if high[p] > 0 and not 0 <= high[p] <= start[p]}
             consumer.assign(tps)
             deadline = time.monotonic() + timeout_s
-            last_data = time.monotonic()
-            while True:
+            while pending:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{topic} not read to its end within {timeout_s}s")
-                msgs = consumer.consume(500, 0.2)
-                for m in msgs:
+                    raise TimeoutError(f"{topic} not read to its end within {timeout_s}s (partitions "
+                                       f"{sorted(pending)}: an undecided transaction?)")
+                for m in consumer.consume(500, 0.2):
                     if m.error():
                         continue
                     headers = {k: (v or b"").decode(errors="replace") for k, v in (m.headers() or [])}
                     yield name, headers, m.value() or b""
-                if msgs:
-                    last_data = time.monotonic()
-                # position, not the last offset seen: transaction markers occupy offsets too. The broker's high
-                # watermark may be the start of its last batch, so also wait for a quiet moment.
-                position = {tp.partition: tp.offset for tp in consumer.position(
-                    [TopicPartition(topic, p) for p in parts])}
-                caught_up = all(position[p] >= high[p] for p in parts if high[p] > 0)
-                if caught_up and time.monotonic() - last_data >= idle_s:
-                    break
+                # position, not the last offset seen: transaction markers occupy offsets too
+                pending = {tp.partition for tp in consumer.position([TopicPartition(topic, p) for p in pending])
+                           if tp.offset < high[tp.partition]}
     finally:
         consumer.close()
+        ends.close()
 
 
 def scan_topics(settings: CommonSettings, *, since: datetime | None = None, until: datetime | None = None,
@@ -193,7 +201,7 @@ def visible_command_ids(settings: CommonSettings, command_ids: set[str], *, sinc
     header), reading from ``since``. Used by the command writer when it re-runs an input."""
     names = names or (topics.COMMANDS, *topics.PUBLIC_EVENT_TOPICS)
     out: dict[str, set[str]] = {n: set() for n in names}
-    for name, headers, _ in read_topics(settings, names, since=since, timeout_s=timeout_s, idle_s=0.3):
+    for name, headers, _ in read_topics(settings, names, since=since, timeout_s=timeout_s):
         cid = headers.get("command-id")
         if cid in command_ids:
             out[name].add(cid)

@@ -21,14 +21,17 @@ class WrittenCommands(Protocol):
     async def claim(self, items: list[tuple[str, str, str]], *,
                     reclaimed: set[str] | None = None) -> dict[str, tuple[bool, str]]:
         """(command_id, raw_id, origin) → command_id: (ours, first raw_id); ``reclaimed`` gets the ids this same
-        input claimed before (a re-run after an aborted or crashed transaction)."""
+        input claimed before (a re-run after an aborted or crashed transaction). A command id listed twice is
+        answered for its first occurrence."""
 
     async def published(self, command_ids: list[str]) -> dict[str, set[str]]:
-        """Logical topic → those of ``command_ids`` a read_committed reader already sees there.
+        """Logical topic → those of ``command_ids`` a read_committed reader sees there, once the dead run is decided.
 
         A re-run's output must be produced again only if the dead run's output is invisible. On a broker that
-        exposes aborted or zombie transactions (Tansu ignores read_committed; Jepsen found aborted reads in the
-        Kafka protocol itself) it may not be, and producing again would put a commandId twice on a public topic.
+        exposes aborted transactions (Tansu delivers them to read_committed readers once decided; Jepsen found
+        aborted reads in the Kafka protocol itself) it may not be, and producing again would put a commandId twice
+        on a public topic. The answer must wait until the dead run is decided: while undecided it is hidden by the
+        stable offset and "not there" would be a guess (issue #7). Raises a ``Retriable`` error meanwhile.
         """
 
 
@@ -56,12 +59,18 @@ async def handle(inputs: list[Input], *, written: WrittenCommands) -> list[Resul
                                   for inp, cmds in zip(inputs, decoded) for _, _, rec in cmds], reclaimed=rerun)
     # only on the rare re-run path: read back what the dead run left on the public topics
     public = await written.published(sorted(rerun)) if rerun else {}
+    # one batch may carry an input twice (an upstream stage's fenced run, visible on Tansu, and its re-run): the
+    # claims answer per command id, so a command goes out for its first input in the batch only (issue #7)
+    first_input = {}
+    for n, cmds in enumerate(decoded):
+        for _, _, rec in cmds:
+            first_input.setdefault(rec["commandId"], n)
     results = []
-    for inp, cmds in zip(inputs, decoded):
+    for n, (inp, cmds) in enumerate(zip(inputs, decoded)):
         outputs: list[Output] = []
         ids, types, dupes, used_topics = [], [], [], set()
         for raw, name, record in cmds:
-            if not claims[record["commandId"]][0]:
+            if not claims[record["commandId"]][0] or first_input[record["commandId"]] != n:
                 dupes.append(record["commandId"])
                 continue
             key = kafka_key(record)

@@ -5,7 +5,9 @@ Modes, switched at any time from the test thread:
 - ``refuse``: stop listening (new connections get ECONNREFUSED) and close the open ones;
 - ``reset``: accept, then reset (RST) every connection, open or new;
 - ``delay``: forward, each chunk held ``delay_s`` first (a slow dependency);
-- ``blackhole``: accept and read, forward nothing, answer nothing (a hung peer: clients hit their timeouts).
+- ``blackhole``: accept and read, forward nothing, answer nothing (a hung peer: clients hit their timeouts);
+- ``drop-replies``: forward requests to the dependency, but close the connection as soon as it answers,
+  dropping the answer (the request was executed, the client never learns it: it must retry or give up).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-MODES = ("pass", "refuse", "reset", "delay", "blackhole")
+MODES = ("pass", "refuse", "reset", "delay", "blackhole", "drop-replies")
 
 
 class FaultProxy:
@@ -26,6 +28,7 @@ class FaultProxy:
         self.mode = "pass"
         self.delay_s = 0.0
         self.connections = 0
+        self.dropped_replies = 0
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -98,13 +101,15 @@ class FaultProxy:
             return
         self._writers.update((writer, up_writer))
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer, reply=up_writer))
         finally:
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 _abort(w, rst=False)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    reply: asyncio.StreamWriter | None = None) -> None:
+        """Copy ``reader`` to ``writer``; ``reply`` (the dependency's side) is set on the answering direction."""
         try:
             while True:
                 data = await reader.read(65536)
@@ -115,6 +120,10 @@ class FaultProxy:
                 while self.mode == "blackhole":  # an open connection that goes silent mid-stream
                     await asyncio.sleep(0.05)
                 if self.mode in ("reset", "refuse"):
+                    break
+                if self.mode == "drop-replies" and reply is not None:
+                    self.dropped_replies += 1
+                    _abort(reply, rst=False)  # the request was executed; its answer never arrives
                     break
                 writer.write(data)
                 await writer.drain()

@@ -28,6 +28,23 @@ async def test_claim_first_wins_same_origin_is_ours(database: str) -> None:
         await pool.close()
 
 
+async def test_claim_of_a_key_listed_twice_belongs_to_its_first_occurrence(database: str) -> None:
+    pool = await create_pool(database)
+    try:
+        cid, raw_a, raw_b = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+        both = await repositories.claim(pool, "written_commands", "command_id", [(cid, raw_a, "v/0/1"),
+                                                                                 (cid, raw_b, "v/0/2")])
+        assert both == {cid: (True, raw_a)}
+        assert (await repositories.claim(pool, "written_commands", "command_id", [(cid, raw_b, "v/0/2")]))[cid] == \
+            (False, raw_a)
+        reclaimed: set[str] = set()
+        again = await repositories.claim(pool, "written_commands", "command_id", [(cid, raw_a, "v/0/1")],
+                                         reclaimed=reclaimed)
+        assert again[cid] == (True, raw_a) and reclaimed == {cid}
+    finally:
+        await pool.close()
+
+
 async def test_mappings_load_in_one_query_and_import_overwrites(database: str) -> None:
     pool = await create_pool(database)
     try:

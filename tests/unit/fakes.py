@@ -20,6 +20,8 @@ class FakeClaims:
         self.calls += 1
         out = {}
         for key, raw_id, origin in items:
+            if key in out:
+                continue  # listed twice: answered for its first occurrence, like repositories.claim
             if key not in self.rows:
                 self.rows[key] = (raw_id, origin)
                 out[key] = (True, raw_id)

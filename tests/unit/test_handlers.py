@@ -178,6 +178,21 @@ async def test_writer_writes_command_and_event_keyed_per_entity_and_refuses_repe
     assert again.outputs == [] and again.outcome["duplicateCommandIds"] == res.outcome["commandIds"]  # type: ignore[index]
 
 
+async def test_writer_writes_a_command_once_when_one_batch_carries_its_input_twice() -> None:
+    """Issue #7: after a broker outage the validated topic held the same record twice (a fenced run's output,
+    visible on Tansu, and its re-run's), and both copies reached the writer in one batch. Both were claimed in
+    one statement, both looked first, and every command went out twice in the same transaction."""
+    out = await _through_transform(_wms(quantity_after="4"))
+    [checked] = await validate([an_input(out, schema="Transformed")])
+    validated = codec().decode(checked.outputs[0].value)[1]
+    written = FakeClaims()
+    first, second = await write([an_input(validated, schema="Validated"), an_input(validated, schema="Validated")],
+                                written=written)
+    assert [o.topic for o in first.outputs] == ["catalog.commands", "inventory.events"]
+    assert second.outputs == []
+    assert second.outcome and second.outcome["duplicateCommandIds"] == first.outcome["commandIds"]  # type: ignore[index]
+
+
 @pytest.mark.parametrize("quantity,ok", [("5", True), ("0.250", True), ("abc", False), ("NaN", False)])
 async def test_validator_quantity_rules(quantity: str, ok: bool) -> None:
     from services.validator.rules import Violation, validate as rule

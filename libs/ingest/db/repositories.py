@@ -129,20 +129,26 @@ async def claim(conn: asyncpg.Connection | asyncpg.Pool, table: str, key_column:
     Returns key → (claimed_now_or_by_same_origin, raw_id of the first claimant). A key already claimed by
     the same origin (topic/partition/offset) counts as ours: that is a stage reprocessing an input whose
     transaction aborted, and its output must be produced again. Those keys are added to ``reclaimed``.
+
+    A key listed more than once is claimed for, and answered for, its first occurrence: a caller whose batch
+    may hold one key twice must treat the later occurrences itself (they would otherwise read "ours" too).
     """
     if not items:
         return {}
     keys, raw_ids, origins = (list(c) for c in zip(*items))
     cast = "uuid" if key_column == "command_id" else "text"
     rows = await conn.fetch(
-        f"WITH input AS (SELECT * FROM unnest($1::{cast}[], $2::uuid[], $3::text[]) AS i(k, raw_id, origin)), "
-        f"ins AS (INSERT INTO {table} ({key_column}, raw_id, origin) SELECT k, raw_id, origin FROM input "
-        f"ON CONFLICT ({key_column}) DO NOTHING RETURNING {key_column} AS k) "
+        f"WITH input AS (SELECT * FROM unnest($1::{cast}[], $2::uuid[], $3::text[]) WITH ORDINALITY "
+        f"AS i(k, raw_id, origin, n)), "
+        f"ins AS (INSERT INTO {table} ({key_column}, raw_id, origin) SELECT DISTINCT ON (k) k, raw_id, origin "
+        f"FROM input ORDER BY k, n ON CONFLICT ({key_column}) DO NOTHING RETURNING {key_column} AS k) "
         f"SELECT i.k::text AS k, (ins.k IS NOT NULL) AS inserted, t.raw_id::text AS first_raw, t.origin AS first_origin "
         f"FROM input i LEFT JOIN ins ON ins.k = i.k LEFT JOIN {table} t ON t.{key_column} = i.k",
         keys, raw_ids, origins)
     out: dict[str, tuple[bool, str]] = {}
-    by_key = {k: (r, o) for k, r, o in items}
+    by_key: dict[str, tuple[str, str]] = {}
+    for k, r, o in items:
+        by_key.setdefault(k, (r, o))
     for r in rows:
         raw_id, origin = by_key[r["k"]]
         if r["inserted"]:

@@ -116,17 +116,46 @@ class StageRunner:
         self.input_topics = [settings.topic(t) for t in spec.extra.get("topics", [spec.input_topic])]
         instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
         self._consumer = Consumer(consumer_config(settings, spec.name, instance))
-        self._producer = Producer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "transactional.id": f"{settings.topic_prefix}pos-ingest-{spec.name}-{instance}",
-            "transaction.timeout.ms": settings.transaction_timeout_ms, "enable.idempotence": True,
-            "linger.ms": 2, "compression.type": "lz4",
-        })
+        self._transactional_id = f"{settings.topic_prefix}pos-ingest-{spec.name}-{instance}"
+        self._producer_lost = False
+        self._producer_ready = False
+        self._producer = self._new_producer()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{spec.name}-kafka")
         self._stopping = asyncio.Event()
         self._last_lag = 0.0
         self.processed = 0
         self.healthy = True
+
+    def _new_producer(self) -> Producer:
+        return Producer({
+            "bootstrap.servers": self.settings.kafka_bootstrap_servers, "transactional.id": self._transactional_id,
+            "transaction.timeout.ms": self.settings.transaction_timeout_ms, "enable.idempotence": True,
+            "linger.ms": 2, "compression.type": "lz4", "error_cb": self._on_producer_error,
+        })
+
+    def _on_producer_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._producer_lost = True
+
+    def _ready_producer(self) -> None:
+        """Before a transaction: a producer that lived through the loss of every broker connection is replaced.
+
+        librdkafka 2.16 against Tansu: after the broker refused connections for 6 s, the *next*
+        ``send_offsets_to_transaction`` of such a producer never returns (its timeout is ignored, cf. librdkafka
+        #5456/#5511), even when the producer was idle during the outage (reproduced in isolation). That cost a
+        stall-watchdog restart (30–180 s) per stage, one after the other as the backlog reached each. A fresh
+        producer with the same ``transactional.id`` commits at once (measured: ready in 0.5 s).
+        """
+        self._producer.poll(0)  # serves error_cb
+        if self._producer_lost and self._producer_ready:
+            log.warning("stage %s: replacing the transactional producer (broker connections lost or abort failed)",
+                        self.stage)
+            self._producer = self._new_producer()
+            self._producer_ready = False
+        self._producer_lost = False
+        if not self._producer_ready:
+            self._producer.init_transactions(30)
+            self._producer_ready = True
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
@@ -153,7 +182,7 @@ class StageRunner:
 
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
-        await self._txn_call(self._producer.init_transactions, 30)
+        await self._txn_call(self._ready_producer)
         self._consumer.subscribe(self.input_topics)
         log.info("stage %s consuming %s", self.stage, ", ".join(self.input_topics))
         try:
@@ -292,22 +321,17 @@ class StageRunner:
                       msgs: list[Message]) -> None:
         outputs = self._records(pairs)
         tps = next_offsets(msgs)
-        attempt = 0
-        while True:
-            try:
-                await self._txn_call(self._transact, outputs, tps)
-                return
-            except KafkaException as exc:
-                err: KafkaError = exc.args[0]
-                attempt += 1
-                if err.fatal():
-                    raise
-                log.warning("stage %s transaction failed (%s), attempt %d", self.stage, err, attempt)
-                if err.txn_requires_abort():
-                    await self._txn_call(self._abort_and_rewind, tps)
-                    # the inputs will be consumed again; their outputs are re-derived then
-                    return
-                await asyncio.sleep(min(0.2 * attempt, 5))
+        try:
+            await self._txn_call(self._ready_producer)
+            await self._txn_call(self._transact, outputs, tps)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.fatal():
+                raise
+            # whatever state the transaction is in, it ends aborted and the batch is consumed again (its outputs
+            # are re-derived then); retrying it here began a new transaction over an undecided one
+            log.warning("stage %s transaction failed (%s); aborting, the batch will be read again", self.stage, err)
+            await self._txn_call(self._abort_and_rewind, msgs)
 
     def _transact(self, outputs: list[Output], tps: list[TopicPartition]) -> None:
         p = self._producer
@@ -323,15 +347,21 @@ class StageRunner:
                 return
             raise
 
-    def _abort_and_rewind(self, tps: list[TopicPartition]) -> None:
+    def _abort_and_rewind(self, msgs: list[Message]) -> None:
+        """Abort, then seek back to this batch's first offsets: every earlier batch is committed (its
+        ``commit_transaction`` returned), whereas the group's committed offset may lag behind it (Tansu applies
+        a transaction's offsets only once the transactions overlapping it are decided too)."""
         try:
             self._producer.abort_transaction(30)
         except KafkaException as exc:
-            log.warning("abort failed: %s", exc)
-        committed = self._consumer.committed([TopicPartition(tp.topic, tp.partition) for tp in tps], 10)
-        for tp in committed:
-            offset = tp.offset if tp.offset >= 0 else 0
-            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            # a producer that cannot abort cannot begin either: a fresh one fences whatever it left open
+            log.warning("stage %s: abort failed (%s); replacing the transactional producer", self.stage, exc)
+            self._producer_lost = True
+        for tp in first_offsets(msgs):
+            try:
+                self._consumer.seek(tp)
+            except KafkaException as exc:  # revoked meanwhile: its new owner reads from the committed offset
+                log.warning("stage %s: cannot rewind %s [%d]: %s", self.stage, tp.topic, tp.partition, exc)
 
     def _update_lag(self) -> None:
         self._last_lag = time.monotonic()
@@ -361,12 +391,22 @@ def record_lag(consumer: Consumer, stage: str) -> None:
         pass
 
 
+def first_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:
+    """Where to read ``msgs`` again: the first offset of each partition."""
+    return _per_partition(msgs, min, 0)
+
+
 def next_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:
     """The offsets to commit once ``msgs`` are done: one past the last message of each partition."""
+    return _per_partition(msgs, max, 1)
+
+
+def _per_partition(msgs: Sequence[Message], pick: Callable[[int, int], int], plus: int) -> list[TopicPartition]:
     offsets: dict[tuple[str, int], int] = {}
     for m in msgs:
-        offsets[(m.topic(), m.partition())] = max(offsets.get((m.topic(), m.partition()), -1), m.offset() + 1)
-    return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        key = (m.topic(), m.partition())
+        offsets[key] = pick(offsets.get(key, m.offset()), m.offset())
+    return [TopicPartition(t, p, o + plus) for (t, p), o in offsets.items()]
 
 
 async def serve_stage(spec: StageSpec, settings: StageSettings) -> None:
