@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import asyncpg
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 from ingest import feeds
 from ingest.adapters.google_merchant.feed import RowError
@@ -27,7 +27,7 @@ from ingest.canonical.mapping import MappingContext, MappingKey, TenantSettings,
 from ingest.db.pool import PG_OUTAGE, outage
 from ingest.errors import DependencyUnavailable, Fatal, InvalidField, Retriable, UnparseablePayload
 from ingest.kafka.results import Output
-from ingest.kafka.stage import classify, produce_outputs
+from ingest.kafka.stage import TransactionalProducer, classify, produce_outputs
 from ingest.pipeline import tenant_to_map
 from ingest.rawlog.s3 import S3Store
 from services.feeds.settings import FeedsSettings
@@ -63,19 +63,15 @@ class FeedWorker:
         self._stopping = False
         self._parse = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-parse")
         self._kafka = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-kafka")
-        self._producer = Producer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "transactional.id": f"{settings.topic_prefix}pos-ingest-feeds-worker-{self.owner}",
-            "transaction.timeout.ms": settings.transaction_timeout_ms, "enable.idempotence": True,
-            "linger.ms": 5, "compression.type": "lz4",
-        })
+        self._txn = TransactionalProducer(settings, f"{settings.topic_prefix}pos-ingest-feeds-worker-{self.owner}",
+                                          name="feed worker", linger_ms=5)
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
-        await self._io(self._producer.init_transactions, 30)
+        await self._io(self._txn.ready)
         self._task = asyncio.create_task(self._loop(), name="feed-worker")
 
     async def stop(self) -> None:
@@ -260,16 +256,14 @@ class FeedWorker:
             raise DependencyUnavailable(f"feed batch not committed: {exc}") from exc
 
     def _produce_all(self, outputs: list[Output]) -> None:
-        p = self._producer
+        self._txn.ready()  # a producer that lived through a broker outage is replaced first (see the class)
+        p = self._txn.producer
         p.begin_transaction()
         try:
             produce_outputs(p, outputs, self.settings.topic)
             p.commit_transaction(60)
         except KafkaException:
-            try:
-                p.abort_transaction(30)
-            except KafkaException as exc:
-                log.warning("abort failed: %s", exc)
+            self._txn.abort()
             raise
 
 

@@ -37,7 +37,7 @@ async def scenario(boot: str, proxy: FaultProxy, outage_s: float, wait_s: float)
     settings = StageSettings(kafka_bootstrap_servers=boot, stage_instance_id="outage", batch_size=10,
                              kafka_stall_timeout_s=wait_s + 60, _env_file=None)  # type: ignore[call-arg]
     runner = StageRunner(StageSpec("outage", "in", None, _never), settings)
-    await runner._txn_call(runner._ready_producer)
+    await runner._txn_call(runner._txn.ready)
     runner._consumer.subscribe(["in"])
 
     async def one(value: bytes) -> float:

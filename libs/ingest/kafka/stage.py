@@ -108,6 +108,57 @@ def consumer_config(settings: StageSettings, name: str, instance: str) -> dict[s
     }
 
 
+class TransactionalProducer:
+    """A transactional producer that is replaced when it can no longer be trusted to finish a transaction.
+
+    librdkafka 2.16 against Tansu: after the broker refused connections for 6 s, the *next*
+    ``send_offsets_to_transaction`` of such a producer never returns (its timeout is ignored, cf. librdkafka
+    #5456/#5511), even when the producer was idle during the outage (reproduced in isolation). That cost a
+    stall-watchdog restart (30–180 s) per stage, one after the other as the backlog reached each. A fresh
+    producer with the same ``transactional.id`` commits at once (measured: ready in 0.5 s) and fences whatever
+    the old one left open. Used by every transactional writer: the stage runtime and the feeds worker.
+    """
+
+    def __init__(self, settings: Any, transactional_id: str, *, name: str, linger_ms: int = 2) -> None:
+        self.settings, self.transactional_id, self.name, self.linger_ms = settings, transactional_id, name, linger_ms
+        self._lost = False
+        self._ready = False
+        self.producer = self._new()
+
+    def _new(self) -> Producer:
+        return Producer({
+            "bootstrap.servers": self.settings.kafka_bootstrap_servers, "transactional.id": self.transactional_id,
+            "transaction.timeout.ms": self.settings.transaction_timeout_ms, "enable.idempotence": True,
+            "linger.ms": self.linger_ms, "compression.type": "lz4", "error_cb": self._on_error,
+        })
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._lost = True
+
+    def ready(self) -> None:
+        """Before a transaction (blocking): initialised, and replaced first if it lived through the loss of every
+        broker connection or failed to abort."""
+        self.producer.poll(0)  # serves error_cb
+        if self._lost and self._ready:
+            log.warning("%s: replacing the transactional producer (broker connections lost or abort failed)",
+                        self.name)
+            self.producer = self._new()
+            self._ready = False
+        self._lost = False
+        if not self._ready:
+            self.producer.init_transactions(30)
+            self._ready = True
+
+    def abort(self) -> None:
+        """Abort the open transaction; a producer that cannot abort cannot begin either: it is replaced next."""
+        try:
+            self.producer.abort_transaction(30)
+        except KafkaException as exc:
+            log.warning("%s: abort failed (%s); replacing the transactional producer", self.name, exc)
+            self._lost = True
+
+
 class StageRunner:
     def __init__(self, spec: StageSpec, settings: StageSettings) -> None:
         self.spec = spec
@@ -116,46 +167,17 @@ class StageRunner:
         self.input_topics = [settings.topic(t) for t in spec.extra.get("topics", [spec.input_topic])]
         instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
         self._consumer = Consumer(consumer_config(settings, spec.name, instance))
-        self._transactional_id = f"{settings.topic_prefix}pos-ingest-{spec.name}-{instance}"
-        self._producer_lost = False
-        self._producer_ready = False
-        self._producer = self._new_producer()
+        self._txn = TransactionalProducer(settings, f"{settings.topic_prefix}pos-ingest-{spec.name}-{instance}",
+                                          name=f"stage {spec.name}")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{spec.name}-kafka")
         self._stopping = asyncio.Event()
         self._last_lag = 0.0
         self.processed = 0
         self.healthy = True
 
-    def _new_producer(self) -> Producer:
-        return Producer({
-            "bootstrap.servers": self.settings.kafka_bootstrap_servers, "transactional.id": self._transactional_id,
-            "transaction.timeout.ms": self.settings.transaction_timeout_ms, "enable.idempotence": True,
-            "linger.ms": 2, "compression.type": "lz4", "error_cb": self._on_producer_error,
-        })
-
-    def _on_producer_error(self, err: KafkaError) -> None:
-        if err.code() == KafkaError._ALL_BROKERS_DOWN:
-            self._producer_lost = True
-
-    def _ready_producer(self) -> None:
-        """Before a transaction: a producer that lived through the loss of every broker connection is replaced.
-
-        librdkafka 2.16 against Tansu: after the broker refused connections for 6 s, the *next*
-        ``send_offsets_to_transaction`` of such a producer never returns (its timeout is ignored, cf. librdkafka
-        #5456/#5511), even when the producer was idle during the outage (reproduced in isolation). That cost a
-        stall-watchdog restart (30–180 s) per stage, one after the other as the backlog reached each. A fresh
-        producer with the same ``transactional.id`` commits at once (measured: ready in 0.5 s).
-        """
-        self._producer.poll(0)  # serves error_cb
-        if self._producer_lost and self._producer_ready:
-            log.warning("stage %s: replacing the transactional producer (broker connections lost or abort failed)",
-                        self.stage)
-            self._producer = self._new_producer()
-            self._producer_ready = False
-        self._producer_lost = False
-        if not self._producer_ready:
-            self._producer.init_transactions(30)
-            self._producer_ready = True
+    @property
+    def _producer(self) -> Producer:
+        return self._txn.producer
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
@@ -182,7 +204,7 @@ class StageRunner:
 
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
-        await self._txn_call(self._ready_producer)
+        await self._txn_call(self._txn.ready)
         self._consumer.subscribe(self.input_topics)
         log.info("stage %s consuming %s", self.stage, ", ".join(self.input_topics))
         try:
@@ -322,7 +344,7 @@ class StageRunner:
         outputs = self._records(pairs)
         tps = next_offsets(msgs)
         try:
-            await self._txn_call(self._ready_producer)
+            await self._txn_call(self._txn.ready)
             await self._txn_call(self._transact, outputs, tps)
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
@@ -351,12 +373,7 @@ class StageRunner:
         """Abort, then seek back to this batch's first offsets: every earlier batch is committed (its
         ``commit_transaction`` returned), whereas the group's committed offset may lag behind it (Tansu applies
         a transaction's offsets only once the transactions overlapping it are decided too)."""
-        try:
-            self._producer.abort_transaction(30)
-        except KafkaException as exc:
-            # a producer that cannot abort cannot begin either: a fresh one fences whatever it left open
-            log.warning("stage %s: abort failed (%s); replacing the transactional producer", self.stage, exc)
-            self._producer_lost = True
+        self._txn.abort()
         for tp in first_offsets(msgs):
             try:
                 self._consumer.seek(tp)
