@@ -29,6 +29,8 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     topic_prefix: str = ""  # tests isolate themselves with a unique prefix
     inline_body_max_bytes: int = 256 * 1024
+    # how long an Idempotency-Key answers with its first response (receiver), then retention deletes it (support)
+    idempotency_retention_h: int = 24
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -54,7 +56,6 @@ class ReceiverSettings(CommonSettings):
     trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is honoured
     max_json_depth: int = 64  # deeper JSON bodies are refused (400) before they are stored
     partner_rate_limit_per_s: int = 20  # per API key, unless the key has its own limit
-    idempotency_retention_h: int = 24  # how long an Idempotency-Key answers with its first response
     views_key_prefix: str = ""  # the views' Redis keys (services/views/settings.py): store-status queries read them
     store_status_timeout_s: float = 1.0  # a store-status query waits this long for Redis, then answers without it
 

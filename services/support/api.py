@@ -17,7 +17,7 @@ from services.support.auth import User, create_user
 from services.support.core import Support
 from services.support.filters import FilterError, PayloadFilter, parse_time
 from services.support.jobs import cancel_job, create_job, estimate, get_job, list_jobs
-from services.support.retention import apply as apply_retention
+from services.support.retention import apply_configured as apply_retention
 
 SUPPORT = web.AppKey("support", Support)
 USER = "support_user"
@@ -235,9 +235,7 @@ async def whoami(request: web.Request) -> web.Response:
 async def retention_apply(request: web.Request) -> web.Response:
     _admin(request)
     s = request.app[SUPPORT]
-    report = await apply_retention(s.pool, s.store, months=s.settings.retention_months,
-                                   future=s.settings.retention_future_months,
-                                   lifecycle=s.settings.retention_apply_s3_lifecycle)
+    report = await apply_retention(s.pool, s.store, s.settings)
     return ok(report)
 
 

@@ -24,7 +24,7 @@ from services.support.auth import COOKIE, Authenticator, bootstrap_admin
 from services.support.core import Support
 from services.support.jobs import JobRunner
 from services.support.redrive import redrive_mapped
-from services.support.retention import apply as apply_retention
+from services.support.retention import apply_configured as apply_retention
 from services.support.settings import SupportServiceSettings
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ async def create_app(settings: SupportServiceSettings) -> web.Application:
     tasks: list[asyncio.Task[None]] = []
 
     async def retention() -> None:
-        report = await apply_retention(pool, store, months=settings.retention_months,
-                                       future=settings.retention_future_months,
-                                       lifecycle=settings.retention_apply_s3_lifecycle)
+        report = await apply_retention(pool, store, settings)
         if report["created"] or report["dropped"]:
             log.info("retention: %s", report)
 

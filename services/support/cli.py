@@ -11,7 +11,7 @@ from ingest.rawlog.publisher import RawPublisher
 from ingest.rawlog.s3 import S3Store
 from services.support.filters import PayloadFilter
 from services.support.jobs import JobRunner, create_job, get_job
-from services.support.retention import apply
+from services.support.retention import apply_configured
 from services.support.settings import SupportServiceSettings
 
 
@@ -52,8 +52,7 @@ async def retention_apply(months: int | None) -> dict[str, Any]:
     pool = await create_pool(settings.dsn, max_size=1)
     store = S3Store(settings)
     try:
-        return await apply(pool, store, months=months or settings.retention_months,
-                           future=settings.retention_future_months, lifecycle=settings.retention_apply_s3_lifecycle)
+        return await apply_configured(pool, store, settings, months=months)
     finally:
         await pool.close()
         store.close()

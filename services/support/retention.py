@@ -61,7 +61,8 @@ async def ensure_partition(c: asyncpg.Connection, table: str, start: date) -> bo
 
 
 async def apply(pool: asyncpg.Pool, store: S3Store | None, *, months: int, future: int = 2,
-                today: date | None = None, lifecycle: bool = True, batch: int = 10000) -> dict[str, Any]:
+                today: date | None = None, lifecycle: bool = True, batch: int = 10000,
+                idempotency_hours: float = 24) -> dict[str, Any]:
     cutoff, wanted = plan(today or datetime.now(timezone.utc).date(), months, future)
     report: dict[str, Any] = {"cutoff": cutoff.isoformat(), "created": [], "dropped": [], "deleted": {}}
     async with pool.acquire() as c:
@@ -88,6 +89,17 @@ async def apply(pool: asyncpg.Pool, store: S3Store | None, *, months: int, futur
                     if n < batch:
                         break
                 report["deleted"][table] = total
+            # a Standard API Idempotency-Key only answers replays for a day: older rows are dead weight
+            n = await c.execute("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+                                idempotency_hours)
+            report["deleted"]["idempotency_keys"] = int(n.split()[-1])
+            # full WMS snapshots: abandoned (never completed) and superseded ones; the newest completed snapshot of
+            # each facility stays whatever its age (a staler one must still be refused)
+            n = await c.execute(
+                "DELETE FROM stock_snapshots s WHERE s.updated_at < $1 AND (s.completed_by IS NULL OR EXISTS ("
+                "SELECT 1 FROM stock_snapshots n WHERE (n.tenant_id, n.provider, n.facility) = "
+                "(s.tenant_id, s.provider, s.facility) AND n.completed_by IS NOT NULL AND n.as_of > s.as_of))", cutoff)
+            report["deleted"]["stock_snapshots"] = int(n.split()[-1])
         finally:
             await c.execute("SELECT pg_advisory_unlock($1)", RETENTION_LOCK)
     if lifecycle and store is not None:
@@ -98,3 +110,11 @@ async def apply(pool: asyncpg.Pool, store: S3Store | None, *, months: int, futur
              "Expiration": {"Days": days}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}])
         report["s3ExpirationDays"] = days
     return report
+
+
+async def apply_configured(pool: asyncpg.Pool, store: S3Store | None, settings: Any, *,
+                           months: int | None = None) -> dict[str, Any]:
+    """``apply`` with the support service's settings (the scheduled run, the API and the CLI)."""
+    return await apply(pool, store, months=months or settings.retention_months,
+                       future=settings.retention_future_months, lifecycle=settings.retention_apply_s3_lifecycle,
+                       idempotency_hours=settings.idempotency_retention_h)

@@ -142,7 +142,20 @@ def test_mapping_csv_import_export(stack: Stack, tmp_path) -> None:  # type: ign
 
 
 def test_retention_partitions_and_lifecycle(stack: Stack) -> None:
+    # expired idempotency keys and WMS snapshots: an abandoned and a superseded one go, the newest completed stays
+    stack.query("INSERT INTO idempotency_keys (tenant_id, idem_key, request_hash, response_status, response_body, "
+                "created_at) VALUES ('ret', 'old', 'h', 202, '{}', now() - interval '2 days'), "
+                "('ret', 'new', 'h', 202, '{}', now())")
+    stack.query("INSERT INTO stock_snapshots (tenant_id, provider, facility, snapshot_id, as_of, page_count, "
+                "completed_by, updated_at) VALUES "
+                "('ret', 'inhouse-wms', 'f', 'abandoned', now() - interval '3 years', 2, NULL, now() - interval '3 years'),"
+                "('ret', 'inhouse-wms', 'f', 'superseded', now() - interval '3 years', 1, 'r1', now() - interval '3 years'),"
+                "('ret', 'inhouse-wms', 'f', 'newest', now() - interval '2 years', 1, 'r2', now() - interval '2 years')")
     status, report = api(stack, "POST", "/api/v1/retention/apply")
+    assert [r["idem_key"] for r in stack.query("SELECT idem_key FROM idempotency_keys WHERE tenant_id = 'ret'")] == \
+        ["new"]
+    assert [r["snapshot_id"] for r in stack.query("SELECT snapshot_id FROM stock_snapshots WHERE tenant_id = 'ret'")] \
+        == ["newest"]
     assert status == 200 and report["s3ExpirationDays"] > 300
     parts = stack.query("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                         "WHERE i.inhparent = 'raw_payloads'::regclass")
