@@ -35,6 +35,7 @@ from ingest.avro import DecodeError, codec
 from ingest.errors import Fatal, IngestError, PoisonMessage, Retriable, Skippable
 from ingest.kafka.results import Failure, Input, Output, Result, failure_record, outcome_record
 from ingest.observability import metrics
+from ingest.runtime import settle_heap
 from ingest.settings import StageSettings
 
 log = logging.getLogger(__name__)
@@ -437,6 +438,7 @@ async def serve_stage(spec: StageSpec, settings: StageSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
     health = await start_health_server(settings.metrics_port, ready=spec.ready) if settings.metrics_port else None
+    settle_heap()
     try:
         await runner.run()
     finally:
