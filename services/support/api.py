@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from ingest import feeds
 from ingest.db import repositories
 from ingest.rawlog.publisher import read_body
 
@@ -84,6 +85,23 @@ async def payload_body(request: web.Request) -> web.Response:
         return error(404, "not found", f"no payload {request.match_info['raw_id']}")
     return web.Response(body=await read_body(s.store, rows[0]),  # the exact bytes
                         headers={"Content-Type": rows[0].content_type or "application/octet-stream"})
+
+
+async def imports_list(request: web.Request) -> web.Response:
+    """A tenant's bulk imports, newest first: state, rows done / total, commands, failures so far."""
+    tenant = request.query.get("tenant")
+    if not tenant:
+        return error(400, "bad request", "tenant is required")
+    try:
+        limit = min(max(int(request.query.get("limit", "50")), 1), 500)
+    except ValueError:
+        return error(400, "bad request", "limit must be an integer")
+    return ok({"items": await feeds.list_imports(request.app[SUPPORT].pool, tenant, limit=limit)})
+
+
+async def import_get(request: web.Request) -> web.Response:
+    found = await feeds.import_progress(request.app[SUPPORT].pool, request.match_info["raw_id"])
+    return ok(found) if found else error(404, "not found", f"no import {request.match_info['raw_id'][:64]}")
 
 
 async def failure_groups(request: web.Request) -> web.Response:
@@ -245,6 +263,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/payloads", payloads)
     r.add_get("/api/v1/payloads/{raw_id}", payload)
     r.add_get("/api/v1/payloads/{raw_id}/body", payload_body)
+    r.add_get("/api/v1/imports", imports_list)
+    r.add_get("/api/v1/imports/{raw_id}", import_get)
     r.add_get("/api/v1/failures/groups", failure_groups)
     r.add_post("/api/v1/failures/{failure_id}/resolve", resolve)
     r.add_get("/api/v1/mappings", mappings_get)

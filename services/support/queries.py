@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from ingest import feeds
 from ingest.canonical.mapping import ENTITIES
 from ingest.db import repositories
 from ingest.rawlog.publisher import read_body
@@ -72,6 +73,7 @@ async def payload(pool: asyncpg.Pool, store: S3Store, raw_id: str) -> dict[str, 
     replays = [{"replayId": h["details"].get("replayId"), "jobId": h["details"].get("jobId"), "at": iso(h["at"]),
                 "actor": h["actor"]} for h in history if h["action"] == "raw.replay"]
     text = body.decode("utf-8", errors="replace")
+    progress = await feeds.import_progress(pool, raw_id) if row.family == "import" else None
     return {
         "rawId": row.raw_id, "receivedAt": iso(row.received_at), "tenantId": row.tenant_id,
         "provider": row.provider, "kind": row.kind, "family": row.family, "route": row.route, "size": row.size,
@@ -81,6 +83,7 @@ async def payload(pool: asyncpg.Pool, store: S3Store, raw_id: str) -> dict[str, 
         "failures": [_failure_json(f) for f in failures],
         "trail": [{**a, "at": iso(a["at"])} for a in trail(failures, outcomes, replays)],
         "replays": replays,
+        "import": progress,  # a bulk import's rows done / total, commands and failures so far (else null)
         "history": [{"at": iso(h["at"]), "actor": h["actor"], "action": h["action"], "details": h["details"]}
                     for h in history]}
 

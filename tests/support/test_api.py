@@ -166,3 +166,23 @@ def test_retention_partitions_and_lifecycle(stack: Stack) -> None:
                        )[0]["n"] == 0
     out = json.loads(stack.cli("retention", "apply").stdout)
     assert out["created"] == [] and "cutoff" in out
+
+
+def test_bulk_import_progress_in_the_api_and_on_its_payload(stack: Stack) -> None:
+    from tests.feeds.helpers import SECRET, upload, wait_import
+    from tests.stack import new_tenant
+
+    tenant = new_tenant(stack, auto_create=True)
+    stack.cli("sources", "add", tenant, "google-merchant", "--secret", SECRET)
+    body = b"id,title,price,availability\nP1,Pan,3.00 USD,in_stock\nP2,Pot,,sometimes\n"
+    status, payload = upload(stack, tenant, body, query="feed=kitchen", headers={"X-Feed-Name": "kitchen.csv"})
+    assert status == 202
+    wait_import(stack, payload["rawId"])
+    status, one = api(stack, "GET", f"/api/v1/imports/{payload['rawId']}")
+    assert status == 200 and (one["state"], one["rowsDone"], one["rowsTotal"], one["failures"]) == ("done", 2, 2, 1)
+    status, listed = api(stack, "GET", f"/api/v1/imports?tenant={tenant}")
+    assert status == 200 and [i["rawId"] for i in listed["items"]] == [payload["rawId"]]
+    assert api(stack, "GET", f"/api/v1/payloads/{payload['rawId']}")[1]["import"]["rowsDone"] == 2
+    assert api(stack, "GET", "/api/v1/imports")[0] == 400
+    assert api(stack, "GET", f"/api/v1/imports/{uuid.uuid4()}")[0] == 404
+    assert api(stack, "GET", "/api/v1/imports/not-a-uuid")[0] == 404
