@@ -209,3 +209,16 @@ def test_start_rebuild_empties_the_views_and_deletes_the_old_generation(store: V
     assert epoch == 1 and deleted == 2  # the availability hash and the item index
     assert view(store) == {}
     assert not list(store.client.scan_iter(match=f"{keys.root}*"))
+
+
+def test_load_reads_every_slot_in_one_call_as_stored(store: ViewStore) -> None:
+    """Stored bytes come back unchanged through the script's JSON (slashes, quotes, non-ASCII, control chars)."""
+    from services.views.handler import Slot
+
+    keys = store.keys()
+    odd = '{"name":"Dahi \u2014 500 g / \\"fresh\\" \u00e9\u6f22\U0001f600\\n\\u0000","q":"1"}'
+    store.client.hset(keys.item("acme", "i/1"), mapping={"catalog": odd, "variant:é": ""})
+    wanted = [Slot(keys.item("acme", "i/1"), "catalog"), Slot(keys.item("acme", "i/1"), "nope"),
+              Slot(keys.item("acme", "i/1"), "variant:é"), Slot(keys.status("acme"), "store-1")]
+    assert store.load(wanted) == {wanted[0]: odd, wanted[1]: None, wanted[2]: "", wanted[3]: None}
+    assert store.load([]) == {}
