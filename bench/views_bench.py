@@ -12,7 +12,12 @@ on ``REDIS_URL`` under a unique key prefix (deleted afterwards). It prints CPU �
 - ``fold``    — ``slots`` + ``plan`` (the pure handler: view documents and their JSON);
 - ``write``   — ``ViewStore.write`` (the compare-and-set Lua script);
 - ``metrics`` — ``ViewsConsumer._count``;
+- ``apply``   — ``ViewStore.apply`` (read + fold + write as the consumer runs them: with the store's slot cache, a
+  batch whose slots are all cached skips its read), a separate pass over the decoded events;
 - ``total``   — ``ViewsConsumer._process`` end to end (decode → apply → metrics → commit), a separate pass.
+
+The phase pass reads every batch's slots (it calls ``load``, ``plan`` and ``write`` itself); ``apply`` and ``total``
+use the cache (``--cache-slots``, default the store's).
 
 Every repeat writes into a fresh key prefix, so each pass applies every event (none is a duplicate).
 """
@@ -151,6 +156,19 @@ def phases(store: ViewStore, msgs: list[FakeMessage], batch: int, prof: cProfile
     return spent
 
 
+def applied(store: ViewStore, msgs: list[FakeMessage], batch: int) -> float:
+    c = consumer(store)
+    keys = Keys(store.base, 0)
+    took = 0.0
+    for start in range(0, len(msgs), batch):
+        events = c._decode(msgs[start:start + batch])  # type: ignore[arg-type]
+        t0 = time.process_time()
+        outcome, _ = store.apply(events, keys, recent=16)
+        took += time.process_time() - t0
+        assert outcome == 0, outcome
+    return took
+
+
 def total(store: ViewStore, msgs: list[FakeMessage], batch: int) -> float:
     c = consumer(store)
     t0 = time.process_time()
@@ -175,6 +193,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    ap.add_argument("--cache-slots", type=int, default=None, help="the ViewStore's slot cache (0: none)")
     ap.add_argument("--profile", action="store_true", help="cProfile the phase passes (top 35 by tottime)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -185,16 +204,20 @@ def main() -> None:
     prof = cProfile.Profile() if args.profile else None
     sample: dict[str, Any] = {}
     for r in range(args.repeat):
-        for mode in ("phases", "total"):
-            store = ViewStore.from_url(args.redis, f"bench:views:{run_id}:{r}:{mode}:")
+        for mode in ("phases", "apply", "total"):
+            cache = {} if args.cache_slots is None else {"cache_slots": args.cache_slots}
+            store = ViewStore.from_url(args.redis, f"bench:views:{run_id}:{r}:{mode}:", **cache)
             try:
                 if mode == "phases":
                     spent = phases(store, msgs, args.batch, prof)
                     spent["sum"] = sum(spent.values())
                     sample = check(store)
+                elif mode == "apply":
+                    spent = {"apply": applied(store, msgs, args.batch)}
+                    assert check(store) == sample, "the passes left different views"
                 else:
                     spent = {"total": total(store, msgs, args.batch)}
-                    assert check(store) == sample, "the two passes left different views"
+                    assert check(store) == sample, "the passes left different views"
             finally:
                 store.drop_everything()
                 store.close()
