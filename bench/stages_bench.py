@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Producer  # noqa: E402
 
+from bench.fakes import FakeMessage  # noqa: E402
 from ingest.adapters.registry import adapter_class  # noqa: E402
 from ingest.avro import codec  # noqa: E402
 from ingest.canonical.mapping import TenantSettings  # noqa: E402
@@ -40,22 +41,6 @@ from services.validator.handler import handle as validate  # noqa: E402
 from tests.unit.fakes import FakeBodies, FakeClaims, FakeMappings  # noqa: E402
 
 TENANTS = [f"bench{i}" for i in range(4)]
-
-
-class FakeMessage:
-    """What ``confluent_kafka.Message`` offers the runtime."""
-
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes, value: bytes,
-                 headers: list[tuple[str, bytes]]) -> None:
-        self._t, self._p, self._o, self._k, self._v, self._h = topic, partition, offset, key, value, headers
-
-    def topic(self) -> str: return self._t
-    def partition(self) -> int: return self._p
-    def offset(self) -> int: return self._o
-    def key(self) -> bytes: return self._k
-    def value(self) -> bytes: return self._v
-    def headers(self) -> list[tuple[str, bytes]]: return self._h
-    def error(self) -> None: return None
 
 
 def raw_messages(n: int) -> list[FakeMessage]:

@@ -68,7 +68,7 @@ class Views:
 
 
 async def build(settings: ViewsServiceSettings) -> Views:
-    store = ViewStore.from_url(settings.redis_url, settings.key_base)
+    store = ViewStore.from_url(settings.redis_url, settings.key_base, cache_slots=settings.views_cache_slots)
     # min_size=0: the views consume and serve without PostgreSQL; it only answers "is this a tenant"
     pool = await create_pool(settings.dsn, min_size=0, max_size=2)
     return Views(settings=settings, store=store, reader=ViewReader.from_url(settings.redis_url, settings.key_base),

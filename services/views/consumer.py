@@ -178,10 +178,11 @@ class ViewsConsumer:
             log.error("views cannot apply %s %s: %s", ev.schema, ev.record.get("commandId"), exc,
                       extra={"rawId": ev.record.get("rawId"), "topic": ev.topic, "offset": ev.offset})
         now = datetime.now(timezone.utc)
+        latency = metrics.STAGE_LATENCY.labels(STAGE)
         for ev in events:
             received = ev.record.get("receivedAt")
             if isinstance(received, datetime):
-                metrics.STAGE_LATENCY.labels(STAGE).observe(max(0.0, (now - received).total_seconds()))
+                latency.observe(max(0.0, (now - received).total_seconds()))
         self.applied += sum(batch.applied.values())
 
     def _commit(self, msgs: list[Message]) -> None:

@@ -13,7 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from ingest import topics
 from ingest.canonical.units import QuantityError, quantity
@@ -25,8 +27,7 @@ APPLIED_TYPES = {"StockLevelUpdated", "StoreStatusUpdated", "CatalogItemUpserted
                  "VariantUpserted", "PriceUpdated"}
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One decoded record with its position (``topic`` without the TOPIC_PREFIX)."""
 
     topic: str
@@ -40,8 +41,7 @@ class Event:
         return f"{self.topic}:{self.partition}"
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """One view entry: a field of a Redis hash."""
 
     key: str
@@ -98,26 +98,41 @@ def _store(record: dict[str, Any]) -> str:
     return record.get("storeId") or "-"
 
 
+def _slot(event: Event, keys: Keys) -> Slot:
+    r, tenant = event.record, event.record["tenantId"]
+    schema = event.schema
+    if schema == "StockLevelUpdated":
+        return Slot(keys.availability(tenant, _store(r)), _stock_field(r))
+    if schema == "PriceUpdated":
+        field_ = f"{_store(r)}|{r.get('variantId') or '-'}|{r['priceType']}|{r['currency']}"
+        return Slot(keys.prices(tenant, r["itemId"]), field_)
+    if schema == "CatalogItemUpserted":
+        return Slot(keys.item(tenant, r["itemId"]), "catalog")
+    if schema == "StoreStatusUpdated":
+        return Slot(keys.status(tenant), r.get("storeId") or r["externalStoreId"])
+    if schema == "MenuItemUpserted":
+        return Slot(keys.item(tenant, r["itemId"]), f"menu:{_store(r)}:{r.get('menuId') or '-'}")
+    if schema == "VariantUpserted":
+        return Slot(keys.item(tenant, r["itemId"]), f"variant:{r['variantId']}")
+    raise UnsupportedEvent(f"{schema} is not a view event")
+
+
+def _stock_field(r: dict[str, Any]) -> str:
+    return r["itemId"] + (f"/{r['variantId']}" if r.get("variantId") else "")
+
+
+def _members(event: Event, keys: Keys) -> list[tuple[str, str]]:
+    """Set members to add alongside the event's slot: the item → (store, field) availability index."""
+    if event.schema != "StockLevelUpdated":
+        return []
+    r = event.record
+    # the item → (store, field) index makes an item's availability in every store a few HGETs
+    return [(keys.item_stores(r["tenantId"], r["itemId"]), dumps([_store(r), _stock_field(r)]))]
+
+
 def slot_of(event: Event, keys: Keys) -> tuple[Slot, list[tuple[str, str]]]:
     """The slot the event updates, and set members to add alongside (the item's availability index)."""
-    r, tenant = event.record, event.record["tenantId"]
-    if event.schema == "StockLevelUpdated":
-        item = r["itemId"] + (f"/{r['variantId']}" if r.get("variantId") else "")
-        # the item → (store, field) index makes an item's availability in every store a few HGETs
-        return (Slot(keys.availability(tenant, _store(r)), item),
-                [(keys.item_stores(tenant, r["itemId"]), dumps([_store(r), item]))])
-    if event.schema == "StoreStatusUpdated":
-        return Slot(keys.status(tenant), r.get("storeId") or r["externalStoreId"]), []
-    if event.schema == "CatalogItemUpserted":
-        return Slot(keys.item(tenant, r["itemId"]), "catalog"), []
-    if event.schema == "MenuItemUpserted":
-        return Slot(keys.item(tenant, r["itemId"]), f"menu:{_store(r)}:{r.get('menuId') or '-'}"), []
-    if event.schema == "VariantUpserted":
-        return Slot(keys.item(tenant, r["itemId"]), f"variant:{r['variantId']}"), []
-    if event.schema == "PriceUpdated":
-        field_ = f"{_store(r)}|{r.get('variantId') or '-'}|{r['priceType']}|{r['currency']}"
-        return Slot(keys.prices(tenant, r["itemId"]), field_), []
-    raise UnsupportedEvent(f"{event.schema} is not a view event")
+    return _slot(event, keys), _members(event, keys)
 
 
 def already_applied(doc: dict[str, Any] | None, event: Event) -> bool:
@@ -142,15 +157,18 @@ def _stock(doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
     before = (doc or {}).get("quantity")
     qty: str | None
     if r["mode"] == "delta":
+        level: Decimal | None
         if r.get("quantity") is None:
             qty = before
+            level = None if before is None else Decimal(before)
         elif before is None:
             # a movement with no known level before it: the level stays unknown until an absolute arrives
-            qty = None
+            qty = level = None
         else:
-            qty = quantity(_decimal(before, "quantity") + _decimal(r["quantity"], "delta"))
+            level = _decimal(before, "quantity") + _decimal(r["quantity"], "delta")
+            qty = quantity(level)  # the same number, its digits normalised: the same sign
         # a delta says how stock moved, not whether the item sells: availability follows the new level
-        available = bool(r["available"]) and (qty is None or Decimal(qty) > 0)
+        available = bool(r["available"]) and (level is None or level > 0)
     elif r["mode"] == "absolute":
         # an availability-only event (a POS snooze) carries no count: keep the level we know
         qty = quantity(_decimal(r["quantity"], "quantity")) if r.get("quantity") is not None else before
@@ -199,7 +217,25 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def dumps(doc: Any) -> str:
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    """Compact JSON with sorted keys, not ASCII-escaped.
+
+    Byte for byte ``json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)`` for what view
+    documents hold (strings, integers, booleans, null, lists, objects with string keys; the event schemas have
+    no floats), at orjson's cost; whatever orjson refuses (an integer beyond 64 bits, a lone surrogate, a
+    non-string key) goes through the standard library as before.
+    """
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def loads(text: str) -> Any:
+    """A stored document (orjson; the standard library for anything orjson refuses, e.g. an escaped lone surrogate)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 @dataclass
@@ -225,6 +261,7 @@ def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, re
     """
     out = Plan()
     docs: dict[Slot, dict[str, Any] | None] = {}
+    written: dict[Slot, None] = {}  # slots with a new document, in the order of their first write
     for ev in events:
         out.positions.add(ev.position)
         provider = str(ev.record.get("provider") or "unknown")
@@ -232,11 +269,12 @@ def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, re
             out.ignored += 1
             out.outcomes[(provider, "ignored")] += 1
             continue
-        slot, members = slot_of(ev, keys)
-        if slot not in docs:
+        slot = _slot(ev, keys)
+        if slot in docs:
+            doc = docs[slot]
+        else:
             stored = current[slot]
-            docs[slot] = json.loads(stored) if stored else None
-        doc = docs[slot]
+            doc = docs[slot] = loads(stored) if stored else None
         if already_applied(doc, ev):
             out.duplicates += 1
             out.outcomes[(provider, "duplicate")] += 1
@@ -248,12 +286,14 @@ def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, re
             out.outcomes[(provider, "failed")] += 1
             continue
         docs[slot] = new
-        out.writes[slot] = (current[slot], dumps(new))
-        out.members.update(members)
+        written[slot] = None
+        out.members.update(_members(ev, keys))
         out.applied[ev.topic] += 1
         out.outcomes[(provider, "applied")] += 1
+    # a slot several events of the batch update is serialised once, after the last of them
+    out.writes = {slot: (current[slot], dumps(docs[slot])) for slot in written}
     return out
 
 
 def slots(events: list[Event], keys: Keys) -> set[Slot]:
-    return {slot_of(ev, keys)[0] for ev in events if ev.schema in APPLIED_TYPES}
+    return {_slot(ev, keys) for ev in events if ev.schema in APPLIED_TYPES}

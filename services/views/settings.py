@@ -13,6 +13,9 @@ class ViewsServiceSettings(ViewsSettings):
     views_key_prefix: str = ""
     #: how many recent command ids each view entry remembers (re-deliveries are caught by offset too)
     views_recent_commands: int = 16
+    #: how many view entries the consumer keeps as it last wrote or read them, to skip reading them again
+    #: (~1 KB each; every one is compared with Redis in the batch's write; 0: read every slot every batch)
+    views_cache_slots: int = 10_000
     #: how often an idle consumer looks for a rebuild started elsewhere
     views_epoch_check_s: float = 1.0
     views_lag_interval_s: float = 5.0

@@ -5,6 +5,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio as aioredis
 from redis import exceptions as rx
@@ -19,7 +20,9 @@ REDIS_OUTAGE: tuple[type[Exception], ...] = (rx.ConnectionError, rx.TimeoutError
 
 # One batch, all or nothing: the epoch must still be the one the batch was planned against (a rebuild
 # did not start meanwhile), every slot must still hold what the plan read (another replica did not write it
-# during a rebalance), then every document, index member and partition epoch is written.
+# during a rebalance; Redis did not lose it) — the slots it writes (``cas``) and those it only checks
+# (``check``: planned from the store's cache, unchanged by the batch) — then every document, index member and
+# partition epoch is written.
 # Returns 0 when applied, -1 when the epoch moved, i > 0 when the i-th compare failed.
 APPLY_LUA = """
 local epoch = redis.call('GET', KEYS[1]) or '0'
@@ -29,10 +32,22 @@ for i, op in ipairs(plan.cas) do
   local cur = redis.call('HGET', KEYS[op[1]], op[2]) or ''
   if cur ~= op[3] then return i end
 end
+for i, op in ipairs(plan.check) do
+  local cur = redis.call('HGET', KEYS[op[1]], op[2]) or ''
+  if cur ~= op[3] then return #plan.cas + i end
+end
 for _, op in ipairs(plan.cas) do redis.call('HSET', KEYS[op[1]], op[2], op[4]) end
 for _, op in ipairs(plan.sadd) do redis.call('SADD', KEYS[op[1]], op[2]) end
 for _, f in ipairs(plan.parts) do redis.call('HSET', KEYS[2], f, ARGV[1]) end
 return 0
+"""
+
+# Every slot a batch touches in one command: ARGV[1] is a JSON array of [key index into KEYS, field]; the
+# answer is one JSON array of the stored documents (false where absent), so neither side handles a reply per slot.
+LOAD_LUA = """
+local out = {}
+for i, op in ipairs(cjson.decode(ARGV[1])) do out[i] = redis.call('HGET', KEYS[op[1]], op[2]) end
+return cjson.encode(out)
 """
 
 
@@ -43,17 +58,28 @@ def outage(exc: Exception) -> DependencyUnavailable:
 
 
 class ViewStore:
-    """Synchronous Redis access for the consumer thread and the CLI."""
+    """Synchronous Redis access for the consumer thread and the CLI.
 
-    def __init__(self, client: redis.Redis, base: str) -> None:
+    ``cache_slots`` > 0 keeps that many slots' documents as this store last wrote or read them, so a batch
+    whose slots are all known skips the read round trip. A cached document is never trusted: the batch's
+    write compares every slot planned from the cache with Redis — those it writes and those in which it only
+    found duplicates — atomically, as it does the slots it read. Any difference (another replica wrote,
+    Redis lost its data) fails the write; the batch's slots are forgotten and it is planned again at once
+    from what Redis holds, so ``apply`` answers exactly as it would without the cache.
+    """
+
+    def __init__(self, client: redis.Redis, base: str, *, cache_slots: int = 10_000) -> None:
         self.client = client
         self.base = base
+        self.cache_slots = cache_slots
+        self._known: dict[Slot, str | None] = {}  # insertion order = least recently written or read first
         self._apply = client.register_script(APPLY_LUA)
+        self._load = client.register_script(LOAD_LUA)
 
     @classmethod
-    def from_url(cls, url: str, base: str) -> ViewStore:
+    def from_url(cls, url: str, base: str, *, cache_slots: int = 10_000) -> ViewStore:
         return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, decode_responses=True),
-                   base)
+                   base, cache_slots=cache_slots)
 
     def close(self) -> None:
         self.client.close()
@@ -78,27 +104,27 @@ class ViewStore:
         wanted = list(slots)
         if not wanted:
             return {}
+        index: dict[str, int] = {}
+        wanted_at = dumps([[_key_index(index, s.key), s.field] for s in wanted])
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for s in wanted:
-                pipe.hget(s.key, s.field)
-            return dict(zip(wanted, pipe.execute()))
+            found = orjson.loads(self._load(keys=list(index), args=[wanted_at]))
         except REDIS_OUTAGE as exc:
             raise outage(exc) from exc
+        return {s: None if doc is False else doc for s, doc in zip(wanted, found)}
 
-    def write(self, plan: Plan, epoch: int) -> int:
-        """Apply ``plan`` atomically: 0 applied, -1 the epoch moved, > 0 a slot changed since it was read."""
-        index: dict[str, int] = {}
+    def write(self, plan: Plan, epoch: int, *, check: dict[Slot, str | None] | None = None) -> int:
+        """Apply ``plan`` atomically: 0 applied, -1 the epoch moved, > 0 a slot changed since it was read.
 
-        def ki(key: str) -> int:
-            return index.setdefault(key, len(index) + 3)  # KEYS[1] epoch, KEYS[2] parts
-
-        body = {"cas": [[ki(s.key), s.field, old or "", new] for s, (old, new) in plan.writes.items()],
-                "sadd": [[ki(key), member] for key, member in sorted(plan.members)],
+        ``check``: further slots that must still hold these documents (None: absent) for the plan to apply.
+        """
+        index = {Keys.epoch_key(self.base): 1, Keys.parts_key(self.base): 2}
+        # one JSON argument (orjson, in C) costs far less to send than four redis-py arguments per slot
+        body = {"cas": [[_key_index(index, s.key), s.field, old or "", new] for s, (old, new) in plan.writes.items()],
+                "check": [[_key_index(index, s.key), s.field, doc or ""] for s, doc in (check or {}).items()],
+                "sadd": [[_key_index(index, key), member] for key, member in sorted(plan.members)],
                 "parts": sorted(plan.positions)}
-        keys = [Keys.epoch_key(self.base), Keys.parts_key(self.base), *index]
         try:
-            return int(self._apply(keys=keys, args=[str(epoch), dumps(body)]))
+            return int(self._apply(keys=list(index), args=[str(epoch), dumps(body)]))
         except REDIS_OUTAGE as exc:
             raise outage(exc) from exc
 
@@ -106,9 +132,44 @@ class ViewStore:
         """Read the slots ``events`` touch, fold the events over them, write the result atomically.
 
         Returns ``write``'s outcome (0 applied; -1 epoch moved; > 0 conflict: nothing written) and the plan.
+        Slots in the cache are not read; a compare that fails on one of them is retried at once from Redis,
+        so a conflict returned is one with what Redis held, as without the cache.
         """
-        batch = plan(events, self.load(slots(events, keys)), keys, recent=recent)
-        return self.write(batch, keys.epoch), batch
+        wanted = slots(events, keys)
+        while True:
+            cached = {s: self._known[s] for s in wanted if s in self._known}
+            loaded = self.load(s for s in wanted if s not in cached)
+            batch = plan(events, {**cached, **loaded}, keys, recent=recent)
+            try:
+                outcome = self.write(batch, keys.epoch,
+                                     check={s: doc for s, doc in cached.items() if s not in batch.writes})
+            except BaseException:
+                self._forget(wanted)  # the write may or may not have landed
+                raise
+            if outcome == 0:
+                self._remember(loaded)
+                self._remember({s: new for s, (_, new) in batch.writes.items()})
+            elif outcome == -1:
+                self._known.clear()  # a new generation: these keys are not read again
+            else:
+                self._forget(wanted)
+                if cached:
+                    continue  # planned on what the cache held: plan again on what Redis holds
+            return outcome, batch
+
+    def _remember(self, docs: dict[Slot, str | None]) -> None:
+        if self.cache_slots <= 0:
+            return
+        known = self._known
+        for s, doc in docs.items():
+            known.pop(s, None)  # re-inserted last
+            known[s] = doc
+        while len(known) > self.cache_slots:
+            del known[next(iter(known))]
+
+    def _forget(self, wanted: Iterable[Slot]) -> None:
+        for s in wanted:
+            self._known.pop(s, None)
 
     def start_rebuild(self) -> tuple[int, int]:
         """A new, empty generation; the old ones are deleted. Consumers re-read every partition into it."""
@@ -136,6 +197,11 @@ class ViewStore:
         """Every key under the base, epoch and partition markers included (tests; never the running service)."""
         keys = list(self.client.scan_iter(match=f"{self.base}*", count=1000))
         return int(self.client.unlink(*keys)) if keys else 0
+
+
+def _key_index(index: dict[str, int], key: str) -> int:
+    """``key``'s 1-based position in ``index`` (a script's KEYS, in insertion order), added when new."""
+    return index.setdefault(key, len(index) + 1)
 
 
 def _docs(raw: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -209,3 +209,55 @@ def test_start_rebuild_empties_the_views_and_deletes_the_old_generation(store: V
     assert epoch == 1 and deleted == 2  # the availability hash and the item index
     assert view(store) == {}
     assert not list(store.client.scan_iter(match=f"{keys.root}*"))
+
+
+def test_load_reads_every_slot_in_one_call_as_stored(store: ViewStore) -> None:
+    """Stored bytes come back unchanged through the script's JSON (slashes, quotes, non-ASCII, control chars)."""
+    from services.views.handler import Slot
+
+    keys = store.keys()
+    odd = '{"name":"Dahi \u2014 500 g / \\"fresh\\" \u00e9\u6f22\U0001f600\\n\\u0000","q":"1"}'
+    store.client.hset(keys.item("acme", "i/1"), mapping={"catalog": odd, "variant:é": ""})
+    wanted = [Slot(keys.item("acme", "i/1"), "catalog"), Slot(keys.item("acme", "i/1"), "nope"),
+              Slot(keys.item("acme", "i/1"), "variant:é"), Slot(keys.status("acme"), "store-1")]
+    assert store.load(wanted) == {wanted[0]: odd, wanted[1]: None, wanted[2]: "", wanted[3]: None}
+    assert store.load([]) == {}
+
+
+def test_the_slot_cache_skips_reads_but_never_outlives_what_redis_holds(store: ViewStore) -> None:
+    keys = store.keys()
+    reads: list[int] = []
+    load = store.load
+    store.load = lambda wanted: (lambda w: (reads.append(len(w)), load(w))[1])(list(wanted))  # type: ignore[method-assign]
+    store.apply([stock(1, "absolute", "10"), stock(2, "absolute", "4", item="item-2")], keys)
+    assert reads == [2]
+    store.apply([stock(3, "delta", "-1")], keys)
+    assert reads == [2, 0] and view(store)["item-1"]["quantity"] == "9"  # planned from the cache, no read
+
+    # another writer changed the slot (a replica during a rebalance): the compare fails, the batch is planned
+    # again from Redis at once, and its outcome is the one a read would have given
+    other = ViewStore(store.client, store.base, cache_slots=0)
+    other.apply([stock(4, "delta", "-4")], keys)
+    outcome, batch = store.apply([stock(5, "delta", "+2")], keys)
+    assert outcome == 0 and batch.applied == {"inventory.events": 1} and reads[-2:] == [0, 1]
+    assert view(store)["item-1"]["quantity"] == "7"
+
+    # Redis lost the slots: what the cache says was applied is applied again (not taken for a duplicate)
+    store.client.delete(keys.availability("acme", "store-1"))
+    outcome, batch = store.apply([stock(5, "delta", "+2")], keys)
+    assert outcome == 0 and batch.duplicates == 0 and reads[-2:] == [0, 1]
+    outcome, batch = store.apply([stock(6, "absolute", "4", item="item-2")], keys)
+    assert outcome == 0 and batch.duplicates == 0
+    assert (view(store)["item-1"]["quantity"], view(store)["item-2"]["quantity"]) == (None, "4")
+    # ... and a re-delivery the cache and Redis agree on is a duplicate without a read
+    outcome, batch = store.apply([stock(6, "absolute", "4", item="item-2")], keys)
+    assert outcome == 0 and batch.duplicates == 1 and reads[-1] == 0
+
+
+def test_the_slot_cache_is_bounded_and_dropped_with_its_generation(store: ViewStore) -> None:
+    small = ViewStore(store.client, store.base, cache_slots=2)
+    keys = small.keys()
+    small.apply([stock(i, "absolute", str(i), item=f"i{i}") for i in range(1, 6)], keys)
+    assert len(small._known) == 2
+    small.start_rebuild()
+    assert small.apply([stock(6, "absolute", "1", item="i5")], keys)[0] == -1 and not small._known
