@@ -13,6 +13,7 @@ from aiohttp import web
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from ingest.runtime import settle_heap
 from ingest.db import repositories
 from ingest.db.pool import PG_OUTAGE, create_pool
 from ingest.errors import DependencyUnavailable
@@ -179,6 +180,7 @@ async def main() -> None:
     await web.TCPSite(runner, settings.views_host, settings.views_port).start()
     log.info("views listening on %s:%d (keys under %s)", settings.views_host, settings.views_port,
              settings.key_base)
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
