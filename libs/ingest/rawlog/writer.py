@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ import orjson
 
 from ingest.db.pool import PG_OUTAGE, outage
 from ingest.errors import DependencyUnavailable
+from ingest.ids import uuid4_str
 from ingest.observability import metrics
 from ingest.rawlog.s3 import S3Store
 
@@ -34,7 +34,7 @@ class PendingRaw:
     content_type: str
     headers: dict[str, str]  # already redacted
     body: bytes
-    raw_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    raw_id: str = field(default_factory=uuid4_str)
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
@@ -52,7 +52,7 @@ class DurableRaw:
 
 
 def segment_key(now: datetime) -> str:
-    return f"raw/{now:%Y/%m/%d/%H}/{uuid.uuid4()}.seg"
+    return f"raw/{now:%Y/%m/%d/%H}/{uuid4_str()}.seg"
 
 
 def build_segment(batch: list[PendingRaw], key: str) -> tuple[bytes, list[DurableRaw]]:
@@ -121,9 +121,10 @@ class RawLogWriter:
 
     async def append(self, pending: PendingRaw) -> DurableRaw:
         fut: asyncio.Future[DurableRaw] = asyncio.get_running_loop().create_future()
-        await self._queue.put((pending, fut))
-        # shield: a client hanging up must not cancel a flush that other requests share
-        return await asyncio.shield(fut)
+        self._queue.put_nowait((pending, fut))  # unbounded: never waits
+        # a client hanging up cancels only its own future: the flush that other requests share is a task of
+        # its own (and sets only futures that are not done), so no shield is needed
+        return await fut
 
     async def _run(self) -> None:
         stopping = False
