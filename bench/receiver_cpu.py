@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import psutil  # noqa: E402
 from bench.run import (SATURATION_CONNECTIONS, _close, cpu_seconds, load, prom_samples, rawlog_totals, scrape,
                        tenant_names)  # noqa: E402
 from ingest.devstack import free_port, wait_port  # noqa: E402
-from ingest.loadgen import Mix, setup_tenants  # noqa: E402
+from ingest.loadgen import LoadResult, Mix, setup_tenants  # noqa: E402
 from tests.stack import start_deps, start_stack  # noqa: E402
 
 
@@ -44,6 +45,7 @@ def receiver_processes(stack_pid: int) -> dict[str, psutil.Process]:
     return out
 
 
+PYSPY_FLAGS = os.environ.get("PYSPY_FLAGS", "--nonblocking").split()
 _NAMES: dict[int, dict[int, str]] = {}
 
 
@@ -74,6 +76,7 @@ def thread_cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
                 continue
             name = names.get(t.id) or name.rstrip("0123456789_") or name
             out[name] = out.get(name, 0.0) + t.user_time + t.system_time
+            out[name + ".sys"] = out.get(name + ".sys", 0.0) + t.system_time
     return out
 
 
@@ -90,6 +93,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--concurrency", type=int, default=SATURATION_CONNECTIONS)
+    ap.add_argument("--rate", type=float, action="append", help="open loop at this rate (repeatable: one round "
+                    "per rate) instead of closed-loop rounds; 0 = idle, -1 = a closed-loop round")
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE passed to the stack")
     ap.add_argument("--profile", help="py-spy raw output file for the last round")
     ap.add_argument("--baseline", action="store_true", help="bench/baseline_receiver.py instead of the stack")
@@ -126,20 +131,25 @@ def measure(args: argparse.Namespace, base: str, procs: dict[str, psutil.Process
     procs = procs or receiver_processes(stack_pid or 0)
     print(f"receiver processes: {len(procs)}", file=sys.stderr)
     rounds = []
-    for i in range(args.rounds):
+    plan: list[float | None] = [r if r >= 0 else None for r in args.rate] if args.rate else [None] * args.rounds
+    for i, rate in enumerate(plan):
         spy = None
-        if args.profile and i == args.rounds - 1:
+        if args.profile and i == len(plan) - 1:
             first = next(iter(procs.values())).pid  # -s: its worker children too
             spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-r", "200",
-                                    "--nonblocking", "-f", "raw", "-s", "-o", args.profile, "-d",
+                                    *PYSPY_FLAGS, "-f", "raw", "-s", "-o", args.profile, "-d",
                                     str(int(args.seconds)), "-p", str(first)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0, threads0, flush0 = sum(cpu_seconds(procs).values()), thread_cpu(procs), flushes(base)
-        r = load(base, rate=None, seconds=args.seconds, concurrency=args.concurrency)
+        if rate == 0:
+            time.sleep(args.seconds)
+            r = LoadResult(elapsed_s=args.seconds)
+        else:
+            r = load(base, rate=rate, seconds=args.seconds, concurrency=args.concurrency)
         cpu1, threads1, flush1 = sum(cpu_seconds(procs).values()), thread_cpu(procs), flushes(base)
         segments, seconds = flush1[0] - flush0[0], flush1[2] - flush0[2]
         statuses = r.summary()["by_status"]
-        row = {"ok": r.ok, "rps": round(r.throughput_rps, 1),
+        row = {"rate": rate, "ok": r.ok, "cpu_ms_per_s": round((cpu1 - cpu0) / args.seconds * 1000, 1), "rps": round(r.throughput_rps, 1),
                "cpu_ms_per_req": round((cpu1 - cpu0) / max(1, r.ok) * 1000, 3),
                "client_cpu_s": round(r.client_cpu_s, 1), "statuses": statuses,
                "p50_ms": r.summary()["p50_ms"], "p99_ms": r.summary()["p99_ms"],
