@@ -155,14 +155,29 @@ class RawLogWriter:
         self._inflight.discard(task)
         self._sem.release()
 
+    async def _store_both(self, key: str, data: bytes, durable: list[DurableRaw]) -> None:
+        """The segment PUT and the rows' INSERT at the same time; the INSERT's transaction commits only after the
+        PUT succeeded, so a committed row always points at a stored segment (a failed PUT rolls the rows back;
+        a failed INSERT or COMMIT leaves an orphaned segment that nothing points at)."""
+        async with self._pool.acquire() as conn:
+            put = asyncio.ensure_future(self._store.put(key, data))
+            try:
+                async with conn.transaction():
+                    await insert_rows(conn, durable)
+                    await put  # raises → the transaction rolls back
+            finally:
+                if not put.done():
+                    await asyncio.wait([put])
+                if not put.cancelled():
+                    put.exception()  # retrieved: the INSERT's error is the one that propagates
+
     async def _flush(self, batch: list[tuple[PendingRaw, asyncio.Future[DurableRaw]]]) -> None:
         started = asyncio.get_running_loop().time()
         key = segment_key(batch[0][0].received_at)
         try:
             data, durable = build_segment([p for p, _ in batch], key)
-            await self._store.put(key, data)
             try:
-                await insert_rows(self._pool, durable)
+                await self._store_both(key, data, durable)
             except PG_OUTAGE as exc:
                 raise outage(exc) from exc
         except DependencyUnavailable as exc:
