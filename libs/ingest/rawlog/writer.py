@@ -106,9 +106,11 @@ class RawLogWriter:
         self._queue: asyncio.Queue[tuple[PendingRaw, asyncio.Future[DurableRaw]] | None] = asyncio.Queue()
         self._on_durable = on_durable
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()  # asyncio's loop lookup is a getpid() syscall: not per payload
         self._task = asyncio.create_task(self._run(), name="rawlog-writer")
 
     async def stop(self) -> None:
@@ -120,7 +122,7 @@ class RawLogWriter:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def append(self, pending: PendingRaw) -> DurableRaw:
-        fut: asyncio.Future[DurableRaw] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[DurableRaw] = (self._loop or asyncio.get_running_loop()).create_future()
         self._queue.put_nowait((pending, fut))  # unbounded: never waits
         # a client hanging up cancels only its own future: the flush that other requests share is a task of
         # its own (and sets only futures that are not done), so no shield is needed
