@@ -7,12 +7,22 @@ failures, auto-created mappings).
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 
 
 def uuid5_str(namespace: uuid.UUID, name: str) -> str:
     h = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
     h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def uuid4_str() -> str:
+    """``str(uuid.uuid4())`` (random, version 4) without the ``UUID`` object: one raw id per webhook."""
+    h = bytearray(os.urandom(16))
+    h[6] = (h[6] & 0x0F) | 0x40  # version 4
     h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
     x = h.hex()
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"

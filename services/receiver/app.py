@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from ingest.runtime import settle_heap
 from ingest.adapters.registry import ADAPTERS, adapter_class, available_providers
 from ingest.crypto import SecretBox
 from ingest.db.pool import PG_OUTAGE, create_pool
@@ -118,6 +119,10 @@ async def main() -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=True, max_field_size=PARSER_FIELD_LIMIT,
                            max_line_size=PARSER_FIELD_LIMIT)
     await runner.setup()
+    # everything built so far (modules, adapters, boto3, pydantic models: ~136,000 tracked objects, 80 ms per full
+    # collection here) lives as long as the process: out of the collector's sight, and a young generation larger
+    # than what 256 requests in flight keep alive (GC was ~14 % + 7.8 % of the receiver's CPU: docs/performance.md)
+    settle_heap()
     await web.TCPSite(runner, settings.receiver_host, settings.receiver_port, backlog=1024).start()
     log.info("receiver listening on %s:%d", settings.receiver_host, settings.receiver_port)
     stop = asyncio.Event()

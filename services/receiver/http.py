@@ -56,6 +56,8 @@ def tenant_of(host: str | None, base_domain: str) -> str | None:
 
 
 def metrics_middleware(service: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    cached: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
@@ -67,8 +69,14 @@ def metrics_middleware(service: str) -> Callable[..., Awaitable[web.StreamRespon
             response = error(exc.status, exc.reason or "error", exc.text or "", headers=None)
             if exc.status == 405:
                 response.headers["Allow"] = exc.headers.get("Allow", "")
-        metrics.HTTP_REQUESTS.labels(service, route, request.method, str(response.status)).inc()
-        metrics.HTTP_DURATION.labels(service, route).observe(time.perf_counter() - started)
+        key = (route, request.method, response.status)
+        children = cached.get(key)
+        if children is None:  # labels() takes a lock and builds its key on every call: once per label set
+            children = cached[key] = (metrics.HTTP_REQUESTS.labels(service, route, request.method,
+                                                                     str(response.status)),
+                                      metrics.HTTP_DURATION.labels(service, route))
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
         return response
 
     return middleware

@@ -101,3 +101,57 @@ async def test_sweeper_republishes_rows_left_unpublished(settings_env: dict) -> 
         publisher.close()
         await pool.close()
         store.close()
+
+
+class _GatedStore:
+    """The real store, whose PUTs wait for ``gate`` and then succeed, or fail when ``fail`` is set."""
+
+    def __init__(self, store: S3Store) -> None:
+        self.store, self.gate, self.fail, self.started = store, asyncio.Event(), False, asyncio.Event()
+
+    async def put(self, key: str, data: bytes) -> None:
+        from ingest.errors import DependencyUnavailable
+
+        self.started.set()
+        await self.gate.wait()
+        if self.fail:
+            raise DependencyUnavailable("object storage unavailable: test")
+        await self.store.put(key, data)
+
+
+@pytest.mark.parametrize("put_fails", [False, True])
+async def test_rows_commit_only_after_the_segment_put_succeeded(settings_env: dict,  # type: ignore[type-arg]
+                                                                put_fails: bool) -> None:
+    """The PUT and the INSERT overlap, but no row is visible (and no append answered) before the PUT is done;
+    a failed PUT rolls the rows back."""
+    from ingest.errors import DependencyUnavailable
+
+    settings = ReceiverSettings()
+    store = S3Store(settings)
+    await store.ensure_bucket()
+    gated = _GatedStore(store)
+    gated.fail = put_fails
+    pool = await create_pool(settings.dsn)
+    writer = RawLogWriter(gated, pool, flush_ms=1)  # type: ignore[arg-type]
+    await writer.start()
+    try:
+        pending = [_pending(i, tenant="gated") for i in range(3)]
+        appends = [asyncio.ensure_future(writer.append(p)) for p in pending]
+        await asyncio.wait_for(gated.started.wait(), 10)
+        await asyncio.sleep(0.3)  # the INSERT has long been sent: it must not be committed yet
+        assert not any(a.done() for a in appends)
+        assert await repositories.load_raw(pool, [p.raw_id for p in pending]) == []
+        gated.gate.set()
+        results = await asyncio.gather(*appends, return_exceptions=True)
+        rows = await repositories.load_raw(pool, [p.raw_id for p in pending])
+        if put_fails:
+            assert all(isinstance(r, DependencyUnavailable) for r in results) and rows == []
+        else:
+            assert [r.raw_id for r in results] == [p.raw_id for p in pending]  # type: ignore[union-attr]
+            assert len(rows) == 3
+            for row in rows:
+                assert await read_body(store, row) == next(p.body for p in pending if p.raw_id == row.raw_id)
+    finally:
+        await writer.stop()
+        await pool.close()
+        store.close()

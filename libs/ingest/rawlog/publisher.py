@@ -10,6 +10,7 @@ import collections
 import functools
 import logging
 import threading
+from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
@@ -17,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingest import topics
 from ingest.avro import codec
+from ingest.avro.codec import MAGIC
 from ingest.db.pool import PG_OUTAGE
 from ingest.db.repositories import RawRow
 from ingest.errors import DependencyUnavailable, RawBodyMissing
@@ -59,6 +61,83 @@ def from_row(row: RawRow, body: bytes | None, *, replay_id: str | None = None,
                         segment_length=row.segment_length, body=body, replay_id=replay_id, inline_max=inline_max)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+
+
+def _long(n: int) -> bytes:
+    """An Avro int/long: zig-zag, then a little-endian base-128 varint."""
+    n = (n << 1) ^ (n >> 63)
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _micros(value: datetime | int) -> int:
+    """timestamp-micros as fastavro computes it (aware → UTC epoch, naive → naive epoch)."""
+    if isinstance(value, int):
+        return value
+    delta = value - (_EPOCH if value.tzinfo is not None else _EPOCH_NAIVE)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def encode_raw_received(record: dict[str, Any]) -> bytes:
+    """``codec().encode("RawReceived", record)``, byte for byte (pinned by tests/unit/test_raw_publisher.py
+    against the codec), without fastavro's generic walk over the schema: ~4× cheaper, and the receiver encodes
+    one per webhook (the codec's encode was ~8 % of its CPU)."""
+    out = [_RAW_PREFIX()]
+    put = out.append
+    for name in ("rawId", "tenantId", "provider", "kind", "family", "route"):
+        b = record[name].encode()
+        put(_long(len(b)))
+        put(b)
+    put(_long(_micros(record["receivedAt"])))
+    b = record["contentType"].encode()
+    put(_long(len(b)))
+    put(b)
+    headers = record["headers"]
+    if headers:
+        put(_long(len(headers)))
+        for k, v in headers.items():
+            kb, vb = k.encode(), v.encode()
+            put(_long(len(kb)))
+            put(kb)
+            put(_long(len(vb)))
+            put(vb)
+    put(b"\x00")
+    b = record["sha256"].encode()
+    put(_long(len(b)))
+    put(b)
+    put(_long(record["size"]))
+    b = record["segmentKey"].encode()
+    put(_long(len(b)))
+    put(b)
+    put(_long(record["segmentOffset"]))
+    put(_long(record["segmentLength"]))
+    for name in ("body", "replayId"):
+        value = record.get(name)
+        if value is None:
+            put(b"\x00")
+        else:
+            b = value.encode() if isinstance(value, str) else bytes(value)
+            put(b"\x02")
+            put(_long(len(b)))
+            put(b)
+    put(_long(record.get("attempt", 0)))
+    return b"".join(out)
+
+
+@functools.cache
+def _RAW_PREFIX() -> bytes:  # noqa: N802
+    return MAGIC + codec().fingerprint("RawReceived")
+
+
 class RawPublisher:
     """Publishes RawReceived records; remembers which raw ids the broker acknowledged."""
 
@@ -87,7 +166,7 @@ class RawPublisher:
             log.warning("raw publish failed, the sweeper will retry: %s", err)
 
     def publish(self, record: dict[str, Any]) -> bool:
-        value = codec().encode("RawReceived", record)
+        value = encode_raw_received(record)
         # one tenant+provider stays in one partition, so per-entity order survives every stage
         key = f"{record['tenantId']}:-:{record['provider']}"
         headers = [("raw-id", record["rawId"].encode()), ("tenant-id", record["tenantId"].encode()),

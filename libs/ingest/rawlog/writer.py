@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ import orjson
 
 from ingest.db.pool import PG_OUTAGE, outage
 from ingest.errors import DependencyUnavailable
+from ingest.ids import uuid4_str
 from ingest.observability import metrics
 from ingest.rawlog.s3 import S3Store
 
@@ -34,7 +34,7 @@ class PendingRaw:
     content_type: str
     headers: dict[str, str]  # already redacted
     body: bytes
-    raw_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    raw_id: str = field(default_factory=uuid4_str)
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
@@ -52,7 +52,7 @@ class DurableRaw:
 
 
 def segment_key(now: datetime) -> str:
-    return f"raw/{now:%Y/%m/%d/%H}/{uuid.uuid4()}.seg"
+    return f"raw/{now:%Y/%m/%d/%H}/{uuid4_str()}.seg"
 
 
 def build_segment(batch: list[PendingRaw], key: str) -> tuple[bytes, list[DurableRaw]]:
@@ -106,9 +106,11 @@ class RawLogWriter:
         self._queue: asyncio.Queue[tuple[PendingRaw, asyncio.Future[DurableRaw]] | None] = asyncio.Queue()
         self._on_durable = on_durable
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()  # asyncio's loop lookup is a getpid() syscall: not per payload
         self._task = asyncio.create_task(self._run(), name="rawlog-writer")
 
     async def stop(self) -> None:
@@ -120,10 +122,11 @@ class RawLogWriter:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def append(self, pending: PendingRaw) -> DurableRaw:
-        fut: asyncio.Future[DurableRaw] = asyncio.get_running_loop().create_future()
-        await self._queue.put((pending, fut))
-        # shield: a client hanging up must not cancel a flush that other requests share
-        return await asyncio.shield(fut)
+        fut: asyncio.Future[DurableRaw] = (self._loop or asyncio.get_running_loop()).create_future()
+        self._queue.put_nowait((pending, fut))  # unbounded: never waits
+        # a client hanging up cancels only its own future: the flush that other requests share is a task of
+        # its own (and sets only futures that are not done), so no shield is needed
+        return await fut
 
     async def _run(self) -> None:
         stopping = False
@@ -154,14 +157,29 @@ class RawLogWriter:
         self._inflight.discard(task)
         self._sem.release()
 
+    async def _store_both(self, key: str, data: bytes, durable: list[DurableRaw]) -> None:
+        """The segment PUT and the rows' INSERT at the same time; the INSERT's transaction commits only after the
+        PUT succeeded, so a committed row always points at a stored segment (a failed PUT rolls the rows back;
+        a failed INSERT or COMMIT leaves an orphaned segment that nothing points at)."""
+        async with self._pool.acquire() as conn:
+            put = asyncio.ensure_future(self._store.put(key, data))
+            try:
+                async with conn.transaction():
+                    await insert_rows(conn, durable)
+                    await put  # raises → the transaction rolls back
+            finally:
+                if not put.done():
+                    await asyncio.wait([put])
+                if not put.cancelled():
+                    put.exception()  # retrieved: the INSERT's error is the one that propagates
+
     async def _flush(self, batch: list[tuple[PendingRaw, asyncio.Future[DurableRaw]]]) -> None:
         started = asyncio.get_running_loop().time()
         key = segment_key(batch[0][0].received_at)
         try:
             data, durable = build_segment([p for p, _ in batch], key)
-            await self._store.put(key, data)
             try:
-                await insert_rows(self._pool, durable)
+                await self._store_both(key, data, durable)
             except PG_OUTAGE as exc:
                 raise outage(exc) from exc
         except DependencyUnavailable as exc:
