@@ -37,8 +37,11 @@ def _pulled(stack: Stack, tenant: str, count: int, after: datetime | None = None
 
 
 def _commands(stack: Stack, raw_ids: set[str], enough: int) -> list[dict[str, Any]]:
+    """The commands of ``raw_ids`` once there are ``enough`` of them and every one of the documents has some (a
+    document's commands share a transaction: one count alone could be met before a later page arrives)."""
     records = stack.consume("catalog.commands",
-                            until=lambda rs: sum(r["rawId"] in raw_ids for r in rs) >= enough)
+                            until=lambda rs: sum(r["rawId"] in raw_ids for r in rs) >= enough
+                            and raw_ids <= {r["rawId"] for r in rs})
     return [r for r in records if r["rawId"] in raw_ids]
 
 
