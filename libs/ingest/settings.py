@@ -65,6 +65,8 @@ class StageSettings(CommonSettings):
     stage_instance_id: str = ""
     batch_size: int = 500
     poll_timeout_s: float = 0.05
+    #: a reader's long poll: the broker answers as soon as data arrives, or after this (docs/performance.md)
+    fetch_wait_max_ms: int = 100
     session_timeout_ms: int = 6000
     transaction_timeout_ms: int = 15000
     retry_backoff_max_s: float = 10.0

@@ -105,7 +105,7 @@ def consumer_config(settings: StageSettings, name: str, instance: str) -> dict[s
         "max.poll.interval.ms": 1800000, "enable.partition.eof": False,
         # the broker answers a long poll as soon as data arrives; a short wait only makes idle readers spin
         # (20 ms: ~2.5% of a core of broker CPU per idle reader on Tansu; docs/performance.md)
-        "fetch.wait.max.ms": 100,
+        "fetch.wait.max.ms": settings.fetch_wait_max_ms,
     }
 
 
