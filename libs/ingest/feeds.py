@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from ingest import topics
-from ingest.ids import uuid5_str
 from ingest.adapters.base import (
     COMMAND_ID_NAMESPACE,
     CommandFactory,
@@ -30,6 +29,7 @@ from ingest.avro import codec
 from ingest.canonical.commands import CommandBase, UpsertCatalogItem
 from ingest.canonical.mapping import MappingContext, MappingKey
 from ingest.errors import Fatal, IngestError, InvalidCommand, InvalidField, UnmappedReference
+from ingest.ids import uuid5_str
 from ingest.kafka.results import FAILURE_NAMESPACE, Failure, Output, failure_record
 
 STAGE = "feeds"
@@ -114,7 +114,6 @@ Check = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 @dataclass
 class BatchResult:
-    commands: list[CommandBase] = field(default_factory=list)
     #: (command type, record) of the commands ``check`` accepted, as they are to be written
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
@@ -163,11 +162,9 @@ def translate_batch(job: FeedJob, feed: ProductFeed, records: Sequence[Any], ctx
             out.errors.append(RowError(record.file, record.row, None, exc.message, exc.reason_code, record.line))
             continue
         out.errors.extend(batch.errors)
-        accepted = checked(batch.commands, check, record)
-        out.errors.extend(e for e in accepted if isinstance(e, RowError))
-        passed = [a for a in accepted if not isinstance(a, RowError)]
+        passed, refused = checked(batch.commands, check, record)
+        out.errors.extend(refused)
         out.records.extend(passed)
-        out.commands.extend(c for c, a in zip(batch.commands, accepted) if not isinstance(a, RowError))
         if passed:
             for external, name in batch.items.items():
                 out.items[external] = (ctx.resolve("item", external),
@@ -176,18 +173,20 @@ def translate_batch(job: FeedJob, feed: ProductFeed, records: Sequence[Any], ctx
 
 
 def checked(commands: Sequence[CommandBase], check: Check | None, row: Any = None
-            ) -> list[tuple[str, dict[str, Any]] | RowError]:
-    """Each command's (type, record) as ``check`` leaves it, or the ``RowError`` it raised (at ``row``)."""
-    out: list[tuple[str, dict[str, Any]] | RowError] = []
+            ) -> tuple[list[tuple[str, dict[str, Any]]], list[RowError]]:
+    """The (type, record) of each command ``check`` accepts, as it leaves it, and a ``RowError`` (at ``row``)
+    for each it refuses."""
+    passed: list[tuple[str, dict[str, Any]]] = []
+    refused: list[RowError] = []
     for command in commands:
         record = command.to_record()
         try:
-            out.append((command.command_type, check(command.command_type, record) if check else record))
+            passed.append((command.command_type, check(command.command_type, record) if check else record))
         except InvalidField as exc:
-            out.append(RowError(row.file if row else "", row.row if row else 0, exc.field,
-                                f"{command.command_type}: {exc.message}", exc.reason_code,
-                                row.line if row else None))
-    return out
+            refused.append(RowError(row.file if row else "", row.row if row else 0, exc.field,
+                                    f"{command.command_type}: {exc.message}", exc.reason_code,
+                                    row.line if row else None))
+    return passed, refused
 
 
 def deactivations(job: FeedJob, missing: Sequence[tuple[str, str, str]], ctx: MappingContext,

@@ -12,17 +12,18 @@ import uuid
 
 
 def uuid5_str(namespace: uuid.UUID, name: str) -> str:
-    h = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
-    h[6] = (h[6] & 0x0F) | 0x50  # version 5
-    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = h.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    return _text(hashlib.sha1(namespace.bytes + name.encode()).digest(), 0x50)
 
 
 def uuid4_str() -> str:
     """``str(uuid.uuid4())`` (random, version 4) without the ``UUID`` object: one raw id per webhook."""
-    h = bytearray(os.urandom(16))
-    h[6] = (h[6] & 0x0F) | 0x40  # version 4
+    return _text(os.urandom(16), 0x40)
+
+
+def _text(digest: bytes, version: int) -> str:
+    """The first 16 bytes of ``digest`` as an RFC 4122 UUID of ``version`` (0x40, 0x50), in its text form."""
+    h = bytearray(digest[:16])
+    h[6] = (h[6] & 0x0F) | version
     h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
     x = h.hex()
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"

@@ -9,9 +9,9 @@ import uuid
 from typing import Any, Protocol
 
 from ingest import topics
-from ingest.ids import uuid5_str
 from ingest.avro import codec
 from ingest.canonical.commands import COMMAND_TYPES
+from ingest.ids import uuid5_str
 from ingest.kafka.results import Input, Output, Result, outcome_record
 
 EVENT_NAMESPACE = uuid.UUID("9d2e6b1c-7f4a-5b3e-8c2d-1a0f9e8d7c6b")

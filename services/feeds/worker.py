@@ -21,7 +21,6 @@ import asyncpg
 from confluent_kafka import KafkaException
 
 from ingest import feeds
-from ingest.adapters.google_merchant.feed import RowError
 from ingest.adapters.registry import UnknownProvider, product_feed
 from ingest.canonical.mapping import MappingContext, MappingKey, TenantSettings, auto_canonical_id
 from ingest.db.pool import PG_OUTAGE, outage
@@ -158,7 +157,7 @@ class FeedWorker:
             ctx = await self._context(job, tenant, feeds.batch_keys(feed, batch, options))
             result = feeds.translate_batch(job, feed, batch, ctx, options, check_for(tenant))
             incomplete = incomplete or any(e.reason_code in INCOMPLETE_FILE for e in result.errors)
-            usable = usable or bool(result.commands)
+            usable = usable or bool(result.records)
             outputs = self._chunks(job, result.records, tenant)
             outputs += [feeds.row_error_output(job, e) for e in result.errors]
             outputs += [feeds.unmapped_output(job, row, missing) for row, missing in result.unmapped]
@@ -167,7 +166,7 @@ class FeedWorker:
             items_seen = [(x, i, n) for x, (i, n) in result.items.items()] if job.mode == "primary" else []
             await self._pg(feeds.checkpoint(self.pool, job.raw_id, self.owner, self.settings.feed_lease_s,
                                             rows_done=rows_done, bytes_read=chunks.read,
-                                            commands=len(result.commands),
+                                            commands=len(result.records),
                                             failures=len(result.errors) + len(result.unmapped), items=items_seen))
         await self._complete(job, tenant, options, rows_done, chunks.read, incomplete, usable)
 
@@ -198,13 +197,12 @@ class FeedWorker:
                 ctx = MappingContext(job.tenant_id, job.provider, {MappingKey("item", x): i for x, i in ids}
                                      | await self._optional_ids(job, tenant, options), tenant)
                 commands = feeds.deactivations(job, missing, ctx, options)
-                accepted = feeds.checked(commands, check_for(tenant))
-                outputs += self._chunks(job, [a for a in accepted if not isinstance(a, RowError)], tenant)
-                refused = [a for a in accepted if isinstance(a, RowError)]
+                passed, refused = feeds.checked(commands, check_for(tenant))
+                outputs += self._chunks(job, passed, tenant)
                 outputs += [feeds.failure_output(job, feeds.InvalidRow(e.message, reason_code=e.reason_code),
                                                  {"file": job.file, "column": e.column or ""}, f"deactivation:{n}")
                             for n, e in enumerate(refused)]
-                deactivated, failures = len(commands) - len(refused), failures + len(refused)
+                deactivated, failures = len(passed), failures + len(refused)
         elif job.mode == "primary" and incomplete:
             note = "the file ended early: not a full snapshot, nothing deactivated"
         await self._transact(outputs)

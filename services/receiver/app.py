@@ -6,7 +6,6 @@ import logging
 
 from aiohttp import web
 
-from ingest.runtime import settle_heap
 from ingest.adapters.registry import ADAPTERS, adapter_class, available_providers
 from ingest.crypto import SecretBox
 from ingest.db.pool import PG_OUTAGE, create_pool
@@ -15,6 +14,7 @@ from ingest.observability.health import metrics_handler
 from ingest.rawlog.publisher import RawPublisher, Sweeper
 from ingest.rawlog.s3 import S3Store
 from ingest.rawlog.writer import RawLogWriter
+from ingest.runtime import settle_heap
 from ingest.settings import ReceiverSettings
 from services.receiver import imports
 from services.receiver.handlers import Receiver, answer_query, receive, resolve_route

@@ -13,11 +13,11 @@ from aiohttp import web
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from ingest.runtime import settle_heap
 from ingest.db import repositories
 from ingest.db.pool import PG_OUTAGE, create_pool
 from ingest.errors import DependencyUnavailable
 from ingest.observability.health import metrics_handler
+from ingest.runtime import settle_heap
 from services.receiver.handlers import TtlCache
 from services.receiver.http import error, metrics_middleware, tenant_of
 from services.views.consumer import ViewsConsumer

@@ -130,11 +130,6 @@ def _members(event: Event, keys: Keys) -> list[tuple[str, str]]:
     return [(keys.item_stores(r["tenantId"], r["itemId"]), dumps([_store(r), _stock_field(r)]))]
 
 
-def slot_of(event: Event, keys: Keys) -> tuple[Slot, list[tuple[str, str]]]:
-    """The slot the event updates, and set members to add alongside (the item's availability index)."""
-    return _slot(event, keys), _members(event, keys)
-
-
 def already_applied(doc: dict[str, Any] | None, event: Event) -> bool:
     if doc is None:
         return False

@@ -3,6 +3,7 @@ progress, auth — upload → S3 → dedupe → feeds stage (the validator's rul
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -85,16 +86,23 @@ def test_each_format_bad_row_is_one_failure_the_rest_are_commands(stack: Stack, 
     assert filename in failure["message"] and f"row {bad_row}" in failure["message"]
 
 
+def _two_rows_one_failure(stack: Stack, tenant: str, body: bytes, name: str) -> tuple[str, dict[str, Any]]:
+    """Upload a two-row feed named ``name`` whose second row fails: (rawId, its failure row, details parsed)."""
+    status, payload = upload(stack, tenant, body, query=f"feed={name.split('.')[0]}", headers={"X-Feed-Name": name})
+    assert status == 202
+    progress = wait_import(stack, payload["rawId"])
+    assert (progress["rowsTotal"], progress["failures"]) == (2, 1)
+    row = stack.wait_for("SELECT class, stage, reason_code, details FROM failures WHERE raw_id = $1::uuid",
+                         payload["rawId"])[0]
+    return payload["rawId"], {**row, "details": json.loads(row["details"])}
+
+
 def test_csv_quoted_line_break_keeps_its_row_numbers(stack: Stack, tenant: str) -> None:
     body = (b'id,title,description,price\n'
             b'Q1,One,"first\nsecond\nthird",1.00 USD\n'
             b'Q2,Two,,zero\n')
-    status, payload = upload(stack, tenant, body, query="feed=multi", headers={"X-Feed-Name": "multi.csv"})
-    assert status == 202
-    progress = wait_import(stack, payload["rawId"])
-    assert (progress["rowsTotal"], progress["failures"]) == (2, 1)
-    row = stack.wait_for("SELECT details FROM failures WHERE raw_id = $1::uuid", payload["rawId"])[0]
-    details = json.loads(row["details"])
+    _, row = _two_rows_one_failure(stack, tenant, body, "multi.csv")
+    details = row["details"]
     # record 2 starts on physical line 5: the quoted line breaks of record 1 are not records
     assert (details["file"], details["row"], details["column"], details["line"]) == ("multi.csv", "2", "price", "5")
 
@@ -196,17 +204,12 @@ def test_a_value_the_validators_rules_refuse_is_that_rows_failure_and_its_other_
     body = (b'id,title,price,availability,google_product_category\n'
             b'V1,Vase,5.00 USD,in_stock,Home\n'
             b'V2,Vat,6.00 USD,in_stock,\n')
-    status, payload = upload(stack, tenant, body, query="feed=cats", headers={"X-Feed-Name": "cats.csv"})
-    assert status == 202
-    progress = wait_import(stack, payload["rawId"])
-    assert (progress["rowsTotal"], progress["failures"]) == (2, 1)
-    failure = stack.wait_for("SELECT class, stage, reason_code, details FROM failures WHERE raw_id = $1::uuid",
-                             payload["rawId"])[0]
-    details = json.loads(failure["details"])
+    raw_id, failure = _two_rows_one_failure(stack, tenant, body, "cats.csv")
+    details = failure["details"]
     # refused where the row is known (no validator hop for feeds): the row and the field are named
     assert (failure["class"], failure["stage"], failure["reason_code"]) == ("validation", "feeds", "category_missing")
     assert (details["file"], details["row"], details["column"]) == ("cats.csv", "2", "category")
-    commands = commands_of(stack, payload["rawId"], 7)
+    commands = commands_of(stack, raw_id, 7)
     # V2's UpsertCatalogItem is the one refused
     assert sorted(c["_schema"] for c in commands) == sorted([*ROW_TYPES, *ROW_TYPES[1:]])
     assert [c["externalItemId"] for c in commands if c["_schema"] == "UpsertCatalogItem"] == ["V1"]

@@ -16,10 +16,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ingest.ids import uuid5_str
 from ingest.canonical.commands import CommandBase
 from ingest.canonical.mapping import MappingContext, MappingKey
 from ingest.errors import InvalidCommand, UnparseablePayload
+from ingest.ids import uuid5_str
 
 COMMAND_ID_NAMESPACE = uuid.UUID("0b8e7c1a-5d2f-5e4b-8c3d-9a6f1e2d4b70")
 

@@ -70,9 +70,6 @@ class Codec:
             self._prefix[name] = MAGIC + fp
             self._by_fp[fp] = name
 
-    def fields(self, name: str) -> list[str]:
-        return [f["name"] for f in self.raw[name]["fields"]]
-
     @cache  # noqa: B019 — one Codec per process, a handful of schema pairs
     def _layout(self, target: str, head: tuple[str, ...], source: str, tail: tuple[str, ...]) -> Any:
         """The parsed schemas of ``head`` and ``tail`` when ``target``'s fields are exactly ``head`` + the fields of

@@ -5,8 +5,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ingest.ids import uuid5_str
 from ingest.errors import UnmappedReference
+from ingest.ids import uuid5_str
 
 Entity = Literal["merchant", "store", "item", "variant"]
 ENTITIES: tuple[str, ...] = ("merchant", "store", "item", "variant")

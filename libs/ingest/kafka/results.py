@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ingest.ids import uuid5_str
 from ingest.errors import IngestError
+from ingest.ids import uuid5_str
 
 FAILURE_NAMESPACE = uuid.UUID("4a3c1f7e-2b9d-5c8e-a1f0-6d5e4c3b2a19")
 

@@ -345,7 +345,6 @@ class StageRunner:
         outputs = self._records(pairs)
         tps = next_offsets(msgs)
         try:
-            await self._txn_call(self._txn.ready)
             await self._txn_call(self._transact, outputs, tps)
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
@@ -357,6 +356,7 @@ class StageRunner:
             await self._txn_call(self._abort_and_rewind, msgs)
 
     def _transact(self, outputs: list[Output], tps: list[TopicPartition]) -> None:
+        self._txn.ready()  # a producer that lived through a broker outage is replaced first (see the class)
         p = self._producer
         p.begin_transaction()
         try:
