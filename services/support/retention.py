@@ -13,6 +13,8 @@ from ingest.rawlog.s3 import S3Store
 
 log = logging.getLogger(__name__)
 PARTITIONED = ("raw_payloads", "raw_search")
+#: room on each page for the status update to stay HOT (migration 0009)
+PARTITION_OPTIONS = {"raw_payloads": " WITH (fillfactor = 80)"}
 RETENTION_LOCK = 74210817
 _NAME = re.compile(r"^(?P<table>[a-z_]+)_p(?P<y>\d{4})_(?P<m>\d{2})$")
 #: metadata rows (not partitioned) and the column that dates them
@@ -55,7 +57,7 @@ async def ensure_partition(c: asyncpg.Connection, table: str, start: date) -> bo
                         f"WHERE received_at >= '{start.isoformat()}' AND received_at < '{end.isoformat()}' "
                         f"RETURNING *) SELECT * FROM d")
         await c.execute(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ('{start.isoformat()}') "
-                        f"TO ('{end.isoformat()}')")
+                        f"TO ('{end.isoformat()}'){PARTITION_OPTIONS.get(table, '')}")
         await c.execute(f"INSERT INTO {table} SELECT * FROM moved")
     return True
 

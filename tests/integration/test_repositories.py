@@ -11,6 +11,13 @@ from ingest.db.pool import create_pool
 pytestmark = pytest.mark.integration
 
 
+async def _raw_row(pool: object, raw_id: str, provider: str = "shopify", family: str = "products/update") -> None:
+    await pool.execute(  # type: ignore[attr-defined]
+        "INSERT INTO raw_payloads (raw_id, received_at, tenant_id, provider, kind, family, route, segment_key, "
+        "segment_offset, segment_length, sha256, size) VALUES ($1::uuid, now(), 'acme', $2, 'seller', $3, '/', 'k', "
+        "0, 10, '', 10)", raw_id, provider, family)
+
+
 async def test_claim_first_wins_same_origin_is_ours(database: str) -> None:
     pool = await create_pool(database)
     try:
@@ -140,10 +147,7 @@ async def test_a_bulk_import_is_in_flight_until_its_worker_is_through_the_file(d
     raw_id = str(uuid.uuid4())
     pool = await create_pool(database, min_size=1, max_size=1)
     try:
-        await pool.execute(
-            "INSERT INTO raw_payloads (raw_id, received_at, tenant_id, provider, kind, family, route, segment_key, "
-            "segment_offset, segment_length, sha256, size, published_at) VALUES ($1::uuid, now(), 'acme', "
-            "'google-merchant', 'seller', 'import', '/', 'k', 0, 10, '', 10, now())", raw_id)
+        await _raw_row(pool, raw_id, "google-merchant", "import")
         await pool.execute(
             "INSERT INTO feed_imports (raw_id, tenant_id, provider, feed_name, mode, object_key, size, received_at, "
             "origin, record, state) VALUES ($1::uuid, 'acme', 'google-merchant', 'f', 'primary', 'k', 10, now(), "
@@ -158,5 +162,55 @@ async def test_a_bulk_import_is_in_flight_until_its_worker_is_through_the_file(d
         await pool.execute("UPDATE feed_imports SET state = 'done' WHERE raw_id = $1::uuid", raw_id)
         rows = await payload_rows(settings, tenant="acme")
         assert [r["bucket"] for r in rows if r["raw_id"] == raw_id] == ["with_commands"]
+    finally:
+        await pool.close()
+
+
+async def test_outcomes_of_a_batch_are_one_statement_and_a_repeat_is_ignored(database: str) -> None:
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 12, 3, 17, 0, 0, 123000, tzinfo=timezone.utc)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    rec = {"rawId": a, "stage": "command-writer", "outcome": "processed", "eventType": "products/update",
+           "commandIds": ["c-1", "c-2"], "commandTypes": ["UpsertCatalogItem", "UpdatePrice"],
+           "topics": ["catalog.commands"], "duplicateCommandIds": [], "occurredAt": when}
+    skipped = {"rawId": b, "replayId": "r-1", "stage": "mapper", "outcome": "skipped", "reason": "ping",
+               "occurredAt": when}
+    pool = await create_pool(database)
+    try:
+        await repositories.insert_outcomes(pool, [rec, skipped, {**rec, "commandIds": ["other"]}])
+        await repositories.insert_outcomes(pool, [rec])  # a reprocessed batch
+        rows = {r["raw_id"]: dict(r) for r in await pool.fetch(
+            "SELECT raw_id::text, replay_key, stage, outcome, event_type, command_ids, command_types, topics, "
+            "duplicate_command_ids, reason, occurred_at FROM outcomes WHERE raw_id = ANY($1::uuid[])", [a, b])}
+        assert rows[a] == {"raw_id": a, "replay_key": "", "stage": "command-writer", "outcome": "processed",
+                           "event_type": "products/update", "command_ids": ["c-1", "c-2"],
+                           "command_types": ["UpsertCatalogItem", "UpdatePrice"], "topics": ["catalog.commands"],
+                           "duplicate_command_ids": [], "reason": "", "occurred_at": when}
+        assert (rows[b]["replay_key"], rows[b]["outcome"], rows[b]["reason"], rows[b]["command_ids"]) == \
+            ("r-1", "skipped", "ping", [])
+    finally:
+        await pool.close()
+
+
+async def test_the_status_update_leaves_every_index_alone(database: str) -> None:
+    """HOT: no index covers status, and the page has room (migration 0009); the status still only moves forward."""
+    raw_id = str(uuid.uuid4())
+    pool = await create_pool(database, min_size=1, max_size=1)
+    try:
+        await _raw_row(pool, raw_id)
+
+        async def hot_updates() -> tuple[int, int]:
+            await pool.execute("SELECT pg_stat_force_next_flush()")
+            row = await pool.fetchrow("SELECT sum(n_tup_upd) AS u, sum(n_tup_hot_upd) AS h FROM pg_stat_user_tables "
+                                      "WHERE relname LIKE 'raw_payloads%'")
+            return int(row["u"] or 0), int(row["h"] or 0)
+
+        before = await hot_updates()
+        await repositories.set_raw_status(pool, [(raw_id, "processed", "command-writer")])
+        await repositories.set_raw_status(pool, [(raw_id, "failed", "validator")])  # never backwards
+        after = await hot_updates()
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+        assert await pool.fetchval("SELECT status FROM raw_payloads WHERE raw_id = $1::uuid", raw_id) == "processed"
     finally:
         await pool.close()

@@ -157,10 +157,12 @@ def test_retention_partitions_and_lifecycle(stack: Stack) -> None:
     assert [r["snapshot_id"] for r in stack.query("SELECT snapshot_id FROM stock_snapshots WHERE tenant_id = 'ret'")] \
         == ["newest"]
     assert status == 200 and report["s3ExpirationDays"] > 300
-    parts = stack.query("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    parts = stack.query("SELECT c.relname, c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                         "WHERE i.inhparent = 'raw_payloads'::regclass")
     names = {r["relname"] for r in parts}
     assert len([n for n in names if n.startswith("raw_payloads_p")]) >= 3
+    # every partition, new ones included, keeps room on its pages for HOT status updates (migration 0009)
+    assert all(r["reloptions"] == ["fillfactor=80"] for r in parts), parts
     # nothing of this month is left in the default partition: the current partition holds it
     assert stack.query("SELECT count(*) AS n FROM raw_payloads_default WHERE received_at > now() - interval '1 day'"
                        )[0]["n"] == 0

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ingest.canonical.mapping import MappingKey, TenantSettings
 from ingest.crypto import SecretBox
@@ -186,15 +187,23 @@ async def insert_failures(conn: asyncpg.Connection | asyncpg.Pool, records: Sequ
 
 
 async def insert_outcomes(conn: asyncpg.Connection | asyncpg.Pool, records: Sequence[dict[str, Any]]) -> None:
+    """One statement for the batch: ``executemany`` runs the INSERT once per row (20 µs of PostgreSQL per
+    webhook in a drain, the largest per-row statement left; docs/performance.md)."""
     if not records:
         return
-    await conn.executemany(
+    rows = [{"raw_id": r["rawId"], "replay_key": r.get("replayId") or "", "stage": r["stage"],
+             "outcome": r["outcome"], "event_type": r.get("eventType") or "",
+             "command_ids": r.get("commandIds") or [], "command_types": r.get("commandTypes") or [],
+             "topics": r.get("topics") or [], "duplicate_command_ids": r.get("duplicateCommandIds") or [],
+             "reason": r.get("reason") or "", "occurred_at": r["occurredAt"]} for r in records]
+    await conn.execute(
         "INSERT INTO outcomes (raw_id, replay_key, stage, outcome, event_type, command_ids, command_types, topics, "
-        "duplicate_command_ids, reason, occurred_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-        "ON CONFLICT (raw_id, replay_key) DO NOTHING",
-        [(r["rawId"], r.get("replayId") or "", r["stage"], r["outcome"], r.get("eventType", ""),
-          r.get("commandIds", []), r.get("commandTypes", []), r.get("topics", []),
-          r.get("duplicateCommandIds", []), r.get("reason", ""), r["occurredAt"]) for r in records])
+        "duplicate_command_ids, reason, occurred_at) "
+        "SELECT raw_id, replay_key, stage, outcome, event_type, command_ids, command_types, topics, "
+        "duplicate_command_ids, reason, occurred_at FROM jsonb_to_recordset($1::jsonb) AS x(raw_id uuid, "
+        "replay_key text, stage text, outcome text, event_type text, command_ids text[], command_types text[], "
+        "topics text[], duplicate_command_ids text[], reason text, occurred_at timestamptz) "
+        "ON CONFLICT (raw_id, replay_key) DO NOTHING", orjson.dumps(rows).decode())
 
 
 async def set_raw_status(conn: asyncpg.Connection | asyncpg.Pool, updates: Sequence[tuple[str, str, str]]) -> None:
