@@ -54,6 +54,9 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--env", action="append", default=[])
     ap.add_argument("--profile")
+    ap.add_argument("--rate", type=float, help="instead of a drain: open loop at this rate for --seconds, measured "
+                    "from the first send to the last command")
+    ap.add_argument("--seconds", type=float, default=15.0)
     args = ap.parse_args()
     env = {**BENCH_ENV, **dict(e.split("=", 1) for e in args.env)}
     work = Path(tempfile.mkdtemp(prefix="drain-"))
@@ -69,21 +72,29 @@ def main() -> int:
         watch.wait_for(commands, [a.raw_id for a in warm.acks], timeout=120)
         deps_ports = [int(u.rsplit(":", 1)[1]) for u in (stack.kafka, stack.env["S3_ENDPOINT_URL"])]
         procs = stack_processes(stack, deps_ports)
-        stages = {s: procs[s] for s in (*STAGES, "broker") if s in procs}
-        procs["dedupe"].suspend()
-        try:
-            queued = load(stack.receiver, rate=None, seconds=120, total=args.messages)
-            deadline = time.time() + 60
-            while stack.query("SELECT count(*) AS n FROM raw_payloads WHERE published_at IS NULL")[0]["n"] and \
-                    time.time() < deadline:
-                time.sleep(0.2)
+        stages = {s: procs[s] for s in (*STAGES, "broker", "receiver") if s in procs}
+        if args.rate:
             before = {s: thread_cpu({s: p}) for s, p in stages.items()}
             ports = Sampler(stack, deps_ports).ports
             batches0 = {s: batches(port) for s, port in ports.items()}
             pg0 = postgres_cpu_seconds()
             statements(stack, reset=True)
-        finally:
-            procs["dedupe"].resume()
+            queued = load(stack.receiver, rate=args.rate, seconds=args.seconds)
+        else:
+            procs["dedupe"].suspend()
+            try:
+                queued = load(stack.receiver, rate=None, seconds=120, total=args.messages)
+                deadline = time.time() + 60
+                while stack.query("SELECT count(*) AS n FROM raw_payloads WHERE published_at IS NULL")[0]["n"] \
+                        and time.time() < deadline:
+                    time.sleep(0.2)
+                before = {s: thread_cpu({s: p}) for s, p in stages.items()}
+                ports = Sampler(stack, deps_ports).ports
+                batches0 = {s: batches(port) for s, port in ports.items()}
+                pg0 = postgres_cpu_seconds()
+                statements(stack, reset=True)
+            finally:
+                procs["dedupe"].resume()
         spies = []
         if args.profile:
             Path(args.profile).mkdir(parents=True, exist_ok=True)
