@@ -8,7 +8,7 @@ import pytest
 
 from ingest.adapters.deliverect import DeliverectAdapter
 from ingest.canonical.commands import UpdateStockLevel, UpsertMenuItem
-from ingest.errors import InvalidSignature, UnparseablePayload, UnsupportedEvent
+from ingest.errors import InvalidCommand, InvalidSignature, UnparseablePayload, UnsupportedEvent
 from tests.adapters.cases import Case, load_cases
 
 MENU = next(c for c in load_cases("deliverect") if c.name == "menu_update")
@@ -125,3 +125,10 @@ def test_order_status_without_canonical_meaning_is_acknowledged_not_failed() -> 
     case = _case({"orderId": "o1", "status": 10, "channelLink": "L"})
     with pytest.raises(UnsupportedEvent):
         case.adapter().parse(case.delivery())
+
+
+def test_given_menu_without_currency_and_no_tenant_currency_then_invalid_command() -> None:
+    menu = json.loads(MENU.body)
+    del menu[0]["currency"]
+    with pytest.raises(InvalidCommand):
+        _commands(_case(menu))

@@ -35,6 +35,8 @@ class Category(_Body):
     id: str = Field(alias="_id")
     name: str
     account: str | None = None
+    # the published example lists product ids in subProducts and leaves products empty; both are seen
+    products: list[str] = Field(default_factory=list)
     sub_products: list[str] = Field(default_factory=list)
 
 
@@ -48,7 +50,9 @@ class Menu(_Body):
     menu: str = ""
     menu_id: str
     channel_link_id: str
-    currency: int  # Deliverect's own enum (1 EUR, 2 GBP, 3 USD…), not ISO 4217 numeric
+    # Deliverect's own enum (1 EUR, 2 GBP, 3 USD…), not ISO 4217 numeric; not among the fields the menu
+    # glossary marks as always present, so a menu without it is priced in the tenant's currency
+    currency: int | None = None
     categories: list[Category] = Field(default_factory=list)
     products: dict[str, Product] = Field(default_factory=dict)
     modifier_groups: dict[str, Product] = Field(default_factory=dict)

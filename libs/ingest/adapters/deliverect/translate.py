@@ -23,7 +23,7 @@ from ingest.canonical.commands import (
 )
 from ingest.canonical.mapping import MappingContext, MappingKey
 from ingest.canonical.money import MoneyError, exponent, minor_from_implied
-from ingest.errors import UnparseablePayload
+from ingest.errors import InvalidCommand, UnparseablePayload
 
 Translate = Callable[[Any, CommandFactory, MappingContext], list[CommandBase]]
 
@@ -48,7 +48,13 @@ def order_id(external: str) -> str:
     return f"deliverect:{external}"
 
 
-def currency(code: int) -> str:
+def currency(code: int | None, ctx: MappingContext) -> str:
+    """The menu's currency; a menu naming none (the field is optional) is in the tenant's currency."""
+    if code is None:
+        if not ctx.tenant.default_currency:
+            raise InvalidCommand("the menu names no currency: set the tenant's default_currency",
+                                 reason_code="no_currency")
+        return ctx.tenant.default_currency
     try:
         return CURRENCIES[code]
     except KeyError:
@@ -76,24 +82,36 @@ def _snooze_end(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _sellables(menu: p.Menu) -> list[p.Product]:
-    # bundles are sold like products; invisible ones are omitted by Deliverect already
-    return [*menu.products.values(), *menu.bundles.values()]
-
-
 def _category_of(menu: p.Menu) -> dict[str, str]:
-    return {product_id: cat.name for cat in menu.categories for product_id in cat.sub_products}
+    return {product_id: cat.name for cat in menu.categories
+            for product_id in [*cat.sub_products, *cat.products]}
+
+
+def _sellables(menu: p.Menu) -> list[p.Product]:
+    """What is sold on its own; invisible products are omitted by Deliverect already.
+
+    A bundle under a product is the choice inside a meal deal, and a product that is only a choice in a
+    bundle or group (often a ``#``-suffixed PLU copy at price 0) is sold only within it: neither is an item.
+    """
+    in_deals = {sub for product in menu.products.values() for sub in product.sub_products}
+    choices = {sub for group in [*menu.modifier_groups.values(), *menu.bundles.values()]
+               for sub in group.sub_products}
+    listed = _category_of(menu)
+    return [*(x for x in menu.products.values() if x.id in listed or x.id not in choices),
+            *(b for b in menu.bundles.values() if b.id not in in_deals)]
 
 
 def _modifier_groups(menu: p.Menu, product: p.Product, iso: str, digits: int | None) -> list[ModifierGroup]:
+    """A product's modifier groups and meal-deal bundles; a group holds modifiers or (in bundles) products."""
     groups = []
     for group_id in product.sub_products:
-        group = menu.modifier_groups.get(group_id)
+        group = menu.modifier_groups.get(group_id) or menu.bundles.get(group_id)
         if group is None:
             continue
+        members = (menu.modifiers.get(m) or menu.products.get(m) for m in group.sub_products)
         options = [ModifierOption(external_item_id=mod.plu, name=mod.name,
                                   amount_minor=amount_minor(mod.price, iso, digits))
-                   for mod in (menu.modifiers.get(m) for m in group.sub_products) if mod is not None]
+                   for mod in members if mod is not None]
         groups.append(ModifierGroup(name=group.name, min=group.min, max=group.max, options=options))
     return groups
 
@@ -116,7 +134,7 @@ def menu_update(push: p.MenuPush, make: CommandFactory, ctx: MappingContext, *,
                 implied_digits: int | None = None) -> list[CommandBase]:
     out: list[CommandBase] = []
     for menu in push.menus:
-        iso = currency(menu.currency)
+        iso = currency(menu.currency, ctx)
         categories = _category_of(menu)
         account = menu_account(menu)
         merchant = ctx.resolve("merchant", account) if account else None

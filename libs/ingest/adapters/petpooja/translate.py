@@ -70,6 +70,11 @@ def _local(text: str | None, ctx: MappingContext) -> datetime | None:
         raise UnparseablePayload(f"bad local time {text!r}: {exc}", reason_code="bad_time") from exc
 
 
+def _active(variations: list[p.Variation]) -> list[p.Variation]:
+    """Variations switched off in the POS ("active": "0") are not offered, like inactive addon items."""
+    return [v for v in variations if v.active == "1"]
+
+
 def _addon_groups(item: p.Item, groups: dict[str, p.AddonGroup], iso: str) -> list[ModifierGroup]:
     out = []
     for ref in item.addon:
@@ -103,7 +108,7 @@ def push_menu(body: p.PushMenu, make: CommandFactory, ctx: MappingContext) -> li
                             amount_minor=_minor(item.price, iso), currency=iso,
                             modifier_groups=_addon_groups(item, groups, iso),
                             available=item.active == "1" and item.in_stock != "0"))
-            for var in item.variation:
+            for var in _active(item.variation):
                 variant_id = ctx.resolve("variant", var.id)
                 attributes = {"group": var.groupname or item.variation_groupname or ""}
                 if var.variationid:
@@ -145,7 +150,7 @@ def keys(body: Any) -> frozenset[MappingKey]:
     if isinstance(body, p.PushMenu):
         out = {MappingKey("store", r.details.menusharingcode) for r in body.restaurants}
         out.update(MappingKey("item", i.itemid) for i in body.items)
-        out.update(MappingKey("variant", v.id) for i in body.items for v in i.variation)
+        out.update(MappingKey("variant", v.id) for i in body.items for v in _active(i.variation))
         return frozenset(out)
     out = {MappingKey("store", body.restID)}
     if isinstance(body, p.StockChange):

@@ -83,6 +83,9 @@ class InventoryUpdate(_Body):
 
 
 class OrderStatusUpdate(_Body):
+    # "store_id" is the POS store id (UrbanPiper FAQ): a number when the POS numbers its stores
+    model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
+
     order_id: int | str
     store_id: str
     prev_state: str | None = None
