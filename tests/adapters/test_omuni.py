@@ -11,7 +11,8 @@ from ingest.adapters.omuni.payloads import jwt_claims, token_pair, token_request
 from ingest.errors import UnparseablePayload
 from tests.adapters.cases import Case, load_cases
 
-CASE = load_cases("omuni")[0]
+CASES = {c.name: c for c in load_cases("omuni")}
+CASE = CASES["inventory_export.INFERRED"]
 SAMPLES = Path("/work/shared/reference/samples/erp/omuni")
 
 
@@ -62,3 +63,11 @@ def test_given_export_then_absolute_snapshot_per_fc_and_ean_at_export_time() -> 
     commands = adapter.to_canonical_commands(source, CASE.context(adapter.mapping_keys(source)))
     assert [(c.mode, c.quantity, c.occurred_at.isoformat()) for c in commands] == [
         ("absolute", "42", "2026-01-14T04:45:00+00:00"), ("absolute", "46", "2026-01-14T04:45:00+00:00")]
+
+
+def test_given_excel_export_with_bom_crlf_and_reordered_columns_then_na_quantity_is_a_row_error() -> None:
+    case = CASES["inventory_export.INFERRED.excel-export"]
+    source = case.adapter().parse(case.delivery())
+    assert [(e.row, e.line, e.column, e.reason_code) for e in source.errors] == [
+        (4, 5, "available_qty", "invalid_quantity")]
+    assert [r.ean for r in source.rows] == ["08901262010016", "8901030865237", "8906007280015"]

@@ -3,12 +3,14 @@
 Identity: catalog item = ``item_group_id`` (else ``id``); variant = ``id``. A row without ``title`` is a
 supplemental-feed row: only its price and availability are applied. Prices are major units with their
 ISO code (``"15.00 USD"``) → minor units; ``sale_price`` is ``priceType`` sale. ``availability`` has no
-quantity: ``out_of_stock`` is an absolute 0, the other values only set the ``available`` flag.
+quantity: ``out_of_stock`` is an absolute 0, the other values only set the ``available`` flag; a preorder's
+or backorder's ``availability_date`` is when it is available again.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from ingest.adapters.base import CommandFactory, ProductFeed
 from ingest.adapters.google_merchant.feed import FeedItem, FeedRow, RowError, iter_rows
@@ -98,6 +100,19 @@ def _images(row: FeedRow) -> list[str]:
     return ([row.get("image_link")] if row.get("image_link") else []) + extra
 
 
+def _available_again_at(row: FeedRow, availability: str) -> datetime | None:
+    """``availability_date`` of a preorder or backorder (``2026-02-01T09:00+0530``; the spec requires the
+    offset, so a time without one, or no time at all, is not used)."""
+    text = row.get("availability_date")
+    if availability not in ("preorder", "backorder") or not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return when.astimezone(timezone.utc) if when.tzinfo is not None else None
+
+
 def _row_commands(row: FeedRow, checked: _Checked, make: CommandFactory, ctx: MappingContext,
                   store_id: str | None, seen_items: set[str]) -> list[CommandBase]:
     external_item, external_variant = item_key(row), row.get("id")
@@ -126,7 +141,8 @@ def _row_commands(row: FeedRow, checked: _Checked, make: CommandFactory, ctx: Ma
         out_of_stock = checked.availability == "out_of_stock"
         out.append(make(UpdateStockLevel, store_id=store_id, item_id=item_id, external_item_id=external_item,
                         variant_id=variant_id, mode="absolute", quantity="0" if out_of_stock else None,
-                        unit="each", available=checked.availability == "in_stock", reason="snapshot"))
+                        unit="each", available=checked.availability == "in_stock", reason="snapshot",
+                        available_again_at=_available_again_at(row, checked.availability)))
     return out
 
 

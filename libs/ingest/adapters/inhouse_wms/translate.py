@@ -7,6 +7,7 @@ A SKU is the canonical *item* for stock and price; ``parent_sku`` is kept as an 
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -62,7 +63,9 @@ def _stock(make: CommandFactory, ctx: MappingContext, sku: str, uom: str | None,
 def item_upserted(env: p.Envelope, data: p.ItemUpserted, make: CommandFactory,
                   ctx: MappingContext) -> list[CommandBase]:
     item_id = ctx.resolve("item", data.sku)
-    attributes = {k: str(v) for k, v in sorted(data.attributes.items())}
+    # attribute values are free-form JSON: null is no value, the rest keeps its JSON spelling
+    attributes = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+                  for k, v in sorted(data.attributes.items()) if v is not None}
     if data.parent_sku:
         attributes["parentSku"] = data.parent_sku
     if data.hsn_code:

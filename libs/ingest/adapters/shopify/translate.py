@@ -50,12 +50,12 @@ def _blank(value: str | None) -> str | None:
 
 def _variant_attributes(product: p.Product, variant: p.Variant) -> dict[str, str]:
     attributes: dict[str, str] = {}
-    values = {1: variant.option1, 2: variant.option2, 3: variant.option3}
-    for option in product.options:
-        value = values.get(option.position)
-        # a product without options has one variant titled "Default Title": not a real attribute
+    names = {option.position: option.name for option in product.options}
+    for position, value in ((1, variant.option1), (2, variant.option2), (3, variant.option3)):
+        # a product without options has one variant titled "Default Title": not a real attribute; a value
+        # whose option the body does not list (Shopify's own sample sends ``"options": []``) keeps its slot name
         if value and value != "Default Title":
-            attributes[option.name] = value
+            attributes[names.get(position, f"option{position}")] = value
     if variant.sku:
         attributes["sku"] = variant.sku
     if variant.inventory_item_id is not None:
@@ -98,7 +98,7 @@ def product_commands(body: p.Product, external_item: str, external_variants: lis
     category = (body.category.full_name or body.category.name) if body.category else None
     out: list[CommandBase] = [make(
         UpsertCatalogItem, item_id=item_id, external_item_id=external_item, name=body.title,
-        description=body.body_html, brand=body.vendor, category=category or body.product_type,
+        description=body.body_html, brand=body.vendor, category=category or _blank(body.product_type),
         image_urls=[i.src for i in sorted(body.images, key=lambda i: i.position or 0)],
         attributes=attributes, active=body.status == "active")]
     for variant, external_variant in zip(body.variants, external_variants, strict=True):

@@ -175,7 +175,7 @@ def _event_id(route: str, body: object, raw: RawDelivery) -> str | None:
     if isinstance(body, payloads.Gatepass):
         return f"gatepass:{body.code}:{body.statuscode}"
     if isinstance(body, payloads.Return):
-        return f"return:{body.returnid}:{body.status}"
+        return f"return:{body.key}:{body.status}"
     if isinstance(body, payloads.UpdateInventory):
         # absolutes are idempotent, and the same body can legitimately recur (42 → 41 → 42): only a repeat
         # within the same minute is a duplicate delivery

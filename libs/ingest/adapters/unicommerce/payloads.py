@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Body(BaseModel):
@@ -82,12 +82,24 @@ class ReturnItem(_Body):
 
 
 class Return(_Body):
-    returnid: str
+    # the courier-allocated notification names the return by its reversePickupCode only
+    returnid: str | None = None
+    reversepickupcode: str | None = None
     status: str
     facilitycode: str | None = None
     createdon: str | None = None
     completedat: str | None = None
     orderitems: list[ReturnItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _named(self) -> Return:
+        if not (self.returnid or self.reversepickupcode):
+            raise ValueError("a return needs a returnId or a reversePickupCode")
+        return self
+
+    @property
+    def key(self) -> str:
+        return str(self.returnid or self.reversepickupcode)
 
 
 class SnapshotLine(_Body):
@@ -141,7 +153,7 @@ def classify(body: dict[str, Any]) -> str | None:
         return "completeInflowReceipt"
     if "gatepassitemdtos" in body or ("code" in body and "statuscode" in body):
         return _GATEPASS_ROUTES.get(str(body.get("statuscode", "")).upper())
-    if "returnid" in body:
+    if "returnid" in body or "reversepickupcode" in body:
         return _RETURN_ROUTES.get(str(body.get("status", "")).upper())
     if "orderid" in body and "orderitems" in body:
         return "orders/cancel"

@@ -47,7 +47,8 @@ class VinculumSource(SourceEvent):
 
 class VinculumAdapter(ProviderAdapter[VinculumSource]):
     """Options: ``currency``, ``timezone`` (default Asia/Kolkata), ``subtract_committed`` (default true),
-    ``apply_adjustments`` (default true: set false when snapshots are polled too)."""
+    ``apply_adjustments`` (default true: set false when snapshots are polled too), ``location`` (the polled
+    ``locCode``, for snapshot rows that name none)."""
 
     provider = "vinculum"
     kind = "erp"

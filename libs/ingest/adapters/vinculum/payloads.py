@@ -42,7 +42,8 @@ class StockRow(_Body):
     """One (sku, location[, bucket]) line of ``v3/sku/inventoryStatus`` or ``v4/stock/getWhInventory``."""
 
     skuCode: str
-    location: str
+    # the Swagger's own inventoryStatus example omits it on a row: the poll's ``locCode`` (option ``location``)
+    location: str | None = None
     qty: str
     committedQty: str | None = None
     bucket: str | None = None
@@ -94,6 +95,7 @@ class Sku(_Body):
     salePrice: str | None = None
     isActive: str | None = None
     isSaleable: str | None = None
+    imageURL: str | None = None
     primaryUPC: str | None = None
     baseUOM: str | None = None
     taxCategory: str | None = None

@@ -28,12 +28,20 @@ def _good(row: p.StockRow) -> bool:
     return row.bucket is None or row.bucket.lower() == GOOD
 
 
+def location_of(row: p.StockRow, options: dict[str, Any]) -> str:
+    location = row.location or options.get("location")
+    if not location:
+        raise UnparseablePayload(f"stock row for sku {row.skuCode!r} names no location and no default location "
+                                 "(the poll's locCode) is configured", reason_code="missing_location")
+    return str(location)
+
+
 def keys(document: str, body: object, options: dict[str, Any]) -> frozenset[MappingKey]:
     out: set[MappingKey] = set()
     if isinstance(body, (p.InventoryStatus, p.WhInventory)):
         for row in body.rows():
             if _good(row):
-                out |= {MappingKey("store", row.location), MappingKey("item", row.skuCode)}
+                out |= {MappingKey("store", location_of(row, options)), MappingKey("item", row.skuCode)}
     elif isinstance(body, p.AdjustmentDetail) and options.get("apply_adjustments", True):
         for adj in body.skuList:
             if (adj.bin_bucket or GOOD).lower() == GOOD:
@@ -56,10 +64,11 @@ def _snapshot(rows: list[p.StockRow], make: CommandFactory, ctx: MappingContext,
     for row in rows:
         if not _good(row):
             continue  # Bad / Hold / In process stock is not sellable
-        qty = _qty(row.qty, f"{row.location}/{row.skuCode} qty")
+        location = location_of(row, options)
+        qty = _qty(row.qty, f"{location}/{row.skuCode} qty")
         if options.get("subtract_committed", True):
-            qty = max(qty - _qty(row.committedQty, f"{row.location}/{row.skuCode} committedQty"), Decimal(0))
-        out.append(make(UpdateStockLevel, store_id=ctx.resolve("store", row.location),
+            qty = max(qty - _qty(row.committedQty, f"{location}/{row.skuCode} committedQty"), Decimal(0))
+        out.append(make(UpdateStockLevel, store_id=ctx.resolve("store", location),
                         item_id=ctx.resolve("item", row.skuCode), external_item_id=row.skuCode, mode="absolute",
                         quantity=quantity(qty), unit="each", available=qty > 0, reason="snapshot"))
     return out
@@ -107,8 +116,10 @@ def sku_detail(body: p.SkuDetail, make: CommandFactory, ctx: MappingContext,
         category = " > ".join(str(v) for v in (sku.categories[0].get(k) for k in ("category", "subCategory",
                                                                                   "productType")) if v) \
             if sku.categories else None
-        images = [str(v) for k, v in sorted(sku.model_extra.items() if sku.model_extra else [])
-                  if k.startswith("skuImg") and v]
+        # the primary imageURL, then skuImg1..6 (which often repeat it)
+        extra = [str(v) for k, v in sorted(sku.model_extra.items() if sku.model_extra else [])
+                 if k.startswith("skuImg") and v]
+        images = list(dict.fromkeys([sku.imageURL, *extra] if sku.imageURL else extra))
         active = (sku.isActive or "true").lower() == "true" and (sku.isSaleable or "true").lower() == "true"
         out.append(make(UpsertCatalogItem, item_id=item_id, external_item_id=sku.skucode, name=sku.skuName,
                         description=sku.detailDESC or sku.desc or None, brand=sku.brand or None,

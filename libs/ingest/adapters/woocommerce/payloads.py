@@ -43,6 +43,8 @@ class Product(_Body):
     regular_price: str | None = None
     sale_price: str | None = None
     price: str | None = None
+    # read-only: whether the sale price is the current price (a scheduled sale keeps sale_price set but is off)
+    on_sale: bool | None = None
     manage_stock: bool | str = False
     stock_quantity: int | float | None = None
     stock_status: str | None = None

@@ -4,9 +4,10 @@ Identity (docs/connectors-erp.md): merchant and store = the normalised ``X-WC-We
 WooCommerce has one stock location per shop, so the whole shop is one store); catalog item = product ``id``
 (a variation's ``parent_id``); variant = variation ``id``, or the product ``id`` for a simple product.
 Money: decimal strings with no currency, so the source option ``currency`` or the tenant's
-``default_currency``; ``regular_price`` is the base price and a non-empty ``sale_price`` the sale price.
+``default_currency``; ``regular_price`` is the base price and a non-empty ``sale_price`` the sale price while
+the sale runs (``on_sale``).
 Stock: ``stock_quantity`` is absolute when the product manages its own stock; otherwise only the
-``stock_status`` flag is carried (no quantity).
+``stock_status`` flag is carried (no quantity); ``onbackorder`` is sellable, at any count.
 """
 from __future__ import annotations
 
@@ -58,6 +59,13 @@ def _attributes(body: p.Product) -> dict[str, str]:
     return out
 
 
+def _sale_price(body: p.Product) -> str | None:
+    """The sale price while the sale runs: a sale scheduled by ``date_on_sale_from``/``_to`` keeps
+    ``sale_price`` set outside its window, where WooCommerce reports ``on_sale`` false and ``price`` is the
+    regular price. A CSV export has no ``on_sale``: its sale price is taken as running."""
+    return None if body.on_sale is False else _blank(body.sale_price)
+
+
 def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingContext, store_id: str | None,
               currency: str | None) -> list[CommandBase]:
     """Variant, prices and stock of something sold as itself: a simple product or a variation."""
@@ -67,7 +75,7 @@ def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingC
                                    external_variant_id=str(body.id), name=body.name or None,
                                    attributes=_attributes(body), gtin=_blank(body.global_unique_id))]
     base = _blank(body.regular_price) or _blank(body.price)
-    prices = [(kind, amount) for kind, amount in (("base", base), ("sale", _blank(body.sale_price))) if amount]
+    prices = [(kind, amount) for kind, amount in (("base", base), ("sale", _sale_price(body))) if amount]
     if prices and currency is None:
         raise UnparseablePayload("WooCommerce prices carry no currency and neither the source option "
                                  "'currency' nor the tenant's default_currency is set",
@@ -84,9 +92,10 @@ def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingC
             qty = Decimal(quantity(body.stock_quantity))
         except QuantityError as exc:
             raise UnparseablePayload(f"product {body.id}: {exc}", reason_code="invalid_quantity") from exc
+        # a managed count at or below zero still sells when backorders are allowed (stock_status onbackorder)
         out.append(make(UpdateStockLevel, store_id=store_id, item_id=item_id, external_item_id=external_item_id,
-                        variant_id=variant_id, mode="absolute", quantity=qty, unit="each", available=qty > 0,
-                        reason="snapshot"))
+                        variant_id=variant_id, mode="absolute", quantity=qty, unit="each",
+                        available=qty > 0 or body.stock_status == "onbackorder", reason="snapshot"))
     elif body.stock_status:
         out.append(make(UpdateStockLevel, store_id=store_id, item_id=item_id, external_item_id=external_item_id,
                         variant_id=variant_id, mode="absolute", quantity=None, unit="each",
