@@ -22,19 +22,57 @@ _ID_SUFFIXES = ("id", "_id", "ids", "sku", "_no", "number", "code")
 _MAX_IDS = 64
 
 
-def _id_values(value: Any, out: set[str], key: str = "") -> None:
+_ID_KEYS: dict[str, bool] = {}  # JSON key → whether it names ids (keys repeat across payloads: memoised)
+_ID_KEYS_MAX = 4096
+
+
+def _is_id_key(key: str) -> bool:
+    if len(_ID_KEYS) >= _ID_KEYS_MAX:
+        _ID_KEYS.clear()
+    hit = _ID_KEYS[key] = str(key).lower().endswith(_ID_SUFFIXES)
+    return hit
+
+
+def _id_values(value: Any, out: set[str], is_id: bool = False) -> bool:
+    """Add the scalar id values under id-named keys, depth first in document order, until ``out`` holds
+    ``_MAX_IDS``; True once it does (the walk stops). A list's items count under the key holding the list.
+    ``value`` comes from ``orjson.loads``: exact dict/list/str/int types (a bool is not an id). Hot (every
+    payload): the checks are inlined."""
     if len(out) >= _MAX_IDS:
-        return
-    if isinstance(value, dict):
+        return True
+    known = _ID_KEYS.get
+    if type(value) is dict:
         for k, v in value.items():
-            _id_values(v, out, str(k).lower())
-    elif isinstance(value, list):
+            t = type(v)
+            if t is dict:
+                if _id_values(v, out):  # a dict's own keys decide inside it
+                    return True
+            elif t is list or t is str or t is int:
+                hit = known(k)
+                if hit is None:
+                    hit = _is_id_key(k)
+                if t is list:
+                    if _id_values(v, out, hit):
+                        return True
+                elif hit:
+                    text = v if t is str else str(v)
+                    if 0 < len(text) <= 200:
+                        out.add(text)
+                        if len(out) >= _MAX_IDS:
+                            return True
+    elif type(value) is list:
         for v in value:
-            _id_values(v, out, key)
-    elif isinstance(value, (str, int)) and not isinstance(value, bool) and key.endswith(_ID_SUFFIXES):
-        text = str(value)
-        if 0 < len(text) <= 200:
-            out.add(text)
+            t = type(v)
+            if t is dict or t is list:
+                if _id_values(v, out, is_id):
+                    return True
+            elif is_id and (t is str or t is int):
+                text = v if t is str else str(v)
+                if 0 < len(text) <= 200:
+                    out.add(text)
+                    if len(out) >= _MAX_IDS:
+                        return True
+    return False
 
 
 def search_row(delivery: RawDelivery, keys: Iterable[MappingKey] = ()) -> dict[str, Any]:
