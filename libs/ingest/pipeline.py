@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from functools import cache
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Protocol
+
+import orjson
 
 from ingest.adapters.base import Headers, ProviderAdapter, RawDelivery
 from ingest.adapters.registry import UnknownProvider, adapter_class
@@ -17,11 +19,22 @@ class BodyLoader(Protocol):
     async def get_range(self, key: str, offset: int, length: int) -> bytes: ...
 
 
-@cache
-def adapter_for(provider: str) -> ProviderAdapter:  # type: ignore[type-arg]
-    """Stages never verify signatures, so adapters here hold no secrets."""
+def options_json(options: Mapping[str, Any] | None) -> str:
+    """A source's options as the canonical JSON the Mapped envelope carries (and adapters are cached by)."""
+    return orjson.dumps(options or {}, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def adapter_for(provider: str, options: Mapping[str, Any] | str | None = None) -> ProviderAdapter:  # type: ignore[type-arg]
+    """Stages never verify signatures, so adapters here hold no secrets; ``options`` are the source's
+    (currency, facility, timezone, merchant…: they change what a payload means), as a mapping or as
+    ``options_json``'s text."""
+    return _adapter(provider, options if isinstance(options, str) else options_json(options))
+
+
+@lru_cache(maxsize=4096)
+def _adapter(provider: str, options: str) -> ProviderAdapter:  # type: ignore[type-arg]
     try:
-        return adapter_class(provider)()
+        return adapter_class(provider)(options=orjson.loads(options) if options != "{}" else None)
     except UnknownProvider as exc:
         raise UnparseablePayload(str(exc), reason_code="unknown_provider") from exc
 

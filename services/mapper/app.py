@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Generic, TypeVar
 
 import asyncpg
 
@@ -12,6 +14,7 @@ from ingest.canonical.mapping import TenantSettings
 from ingest.db import repositories
 from ingest.db.pool import PG_OUTAGE, create_pool, outage
 from ingest.kafka.stage import StageSpec, serve_stage, stage_with_resources
+from ingest.pipeline import options_json
 from ingest.rawlog.s3 import S3Store
 from ingest.rawsearch import PostgresSearchIndex
 from services.mapper.handler import Sequence, Wanted, handle
@@ -20,25 +23,48 @@ from services.mapper.snapshots import (RATIO_OPTION, Facility, FacilityState, Sn
                                        StockState, max_zero_ratio)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BatchTtlCache(Generic[K, V]):
+    """Entries loaded a batch of keys at a time and kept ``ttl_s``: a change applies within that."""
+
+    def __init__(self, ttl_s: float, load: Callable[[set[K]], Awaitable[dict[K, V]]]) -> None:
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._ttl, self._load = ttl_s, load
+
+    async def get(self, keys: set[K]) -> dict[K, V]:
+        now = time.monotonic()
+        stale = {k for k in keys if k not in self._entries or now - self._entries[k][0] > self._ttl}
+        if stale:
+            try:
+                fresh = await self._load(stale)
+            except PG_OUTAGE as exc:
+                raise outage(exc) from exc
+            for k, v in fresh.items():
+                self._entries[k] = (now, v)
+        return {k: self._entries[k][1] for k in keys if k in self._entries}
+
+
 class PostgresMappingRepository:
-    """Mappings are read fresh for every batch (one query), so a fix applies to the very next payload."""
+    """Mappings are read fresh for every batch (one query), so a fix applies to the very next payload; tenant
+    settings and source options are cached for ``tenant_cache_s``."""
 
     def __init__(self, pool: asyncpg.Pool, tenant_cache_s: float = 5.0) -> None:
         self.pool = pool
-        self._tenants: dict[str, tuple[float, TenantSettings]] = {}
-        self._ttl = tenant_cache_s
+        self._tenants = BatchTtlCache(tenant_cache_s, partial(repositories.tenant_settings, pool))
+        self._options = BatchTtlCache(tenant_cache_s, self._load_options)
 
     async def tenants(self, tenant_ids: set[str]) -> dict[str, TenantSettings]:
-        now = time.monotonic()
-        stale = {t for t in tenant_ids if t not in self._tenants or now - self._tenants[t][0] > self._ttl}
-        if stale:
-            try:
-                fresh = await repositories.tenant_settings(self.pool, stale)
-            except PG_OUTAGE as exc:
-                raise outage(exc) from exc
-            for t, s in fresh.items():
-                self._tenants[t] = (now, s)
-        return {t: self._tenants[t][1] for t in tenant_ids if t in self._tenants}
+        return await self._tenants.get(tenant_ids)
+
+    async def source_options(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        return await self._options.get(pairs)
+
+    async def _load_options(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        fresh = await repositories.source_options(self.pool, pairs)
+        return {k: options_json(fresh.get(k)) for k in pairs}  # a pair without a source: no options
 
     async def load(self, wanted: list[Wanted]) -> dict[Wanted, str]:
         try:

@@ -26,6 +26,9 @@ Sequence = tuple[int, str]  # last applied number, origin of the input that appl
 class MappingRepository(Protocol):
     async def tenants(self, tenant_ids: set[str]) -> dict[str, TenantSettings]: ...
 
+    async def source_options(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(tenant, provider) → the source's options as ``options_json`` text; absent without a source."""
+
     async def load(self, wanted: list[Wanted]) -> dict[Wanted, str]: ...
 
     async def create(self, rows: list[tuple[str, str, str, str, str]], *, auto_created: bool) -> None:
@@ -80,9 +83,10 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
     results: dict[int, Result] = {}
     declared: list[tuple[str, str, str, str, str]] = []
     delivered = await deliveries(inputs, bodies, tenants)
+    options = await repo.source_options({(d.tenant_id, d.provider) for d in delivered})
     for n, d in enumerate(delivered):
         try:
-            adapter = adapter_for(d.provider)
+            adapter = adapter_for(d.provider, options.get((d.tenant_id, d.provider), "{}"))
             source = adapter.parse(d)
             parsed[n] = (d, source, adapter.mapping_keys(source))
             for key, canonical in adapter.declared_mappings(source):
@@ -135,7 +139,8 @@ async def handle(inputs: list[Input], *, repo: MappingRepository, bodies: BodyLo
         zeroing = zeroings.get(n)
         value = codec().splice("Mapped", inp.value, inp.record,
                                tail={"mappings": mappings, "tenantSettings": tenant_to_map(tenant),
-                                     "zeroItems": list(zeroing.skus) if zeroing else []})
+                                     "zeroItems": list(zeroing.skus) if zeroing else [],
+                                     "sourceOptions": options.get((d.tenant_id, d.provider), "{}")})
         anomalies = [f for f in (sequence_failures.get(n), zeroing and zeroing.failure) if f]
         results[n] = Result(outputs=[Output(topics.MAPPED, inp.key or "", value,
                                             forward_headers(inp, "Mapped"))], failures=anomalies)

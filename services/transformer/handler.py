@@ -17,7 +17,7 @@ def context_of(inp: Input, delivery: RawDelivery) -> MappingContext:
 
 
 def transform(inp: Input, delivery: RawDelivery) -> Result:
-    adapter = adapter_for(delivery.provider)
+    adapter = adapter_for(delivery.provider, inp.record.get("sourceOptions") or "{}")
     source = adapter.parse(delivery)
     ctx = context_of(inp, delivery)
     commands = adapter.to_canonical_commands(source, ctx)

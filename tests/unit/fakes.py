@@ -1,7 +1,10 @@
 """Hand-written fakes of our own ports: they implement the real protocols and keep state to assert on."""
 from __future__ import annotations
 
+from typing import Any
+
 from ingest.canonical.mapping import TenantSettings
+from ingest.pipeline import options_json
 from services.mapper.snapshots import (Facility, FacilityState, SnapshotKey, SnapshotProgress, StockState,
                                        max_zero_ratio)
 
@@ -40,12 +43,16 @@ class FakeMappings:
     def __init__(self, tenants: dict[str, TenantSettings] | None = None,
                  rows: dict[tuple[str, str, str, str], str] | None = None) -> None:
         self._tenants = tenants or {}
+        self.options: dict[tuple[str, str], dict[str, Any]] = {}
         self.rows = dict(rows or {})
         self.loads = 0
         self.last: dict[tuple[str, str, str], tuple[int, str]] = {}
 
     async def tenants(self, tenant_ids: set[str]) -> dict[str, TenantSettings]:
         return {t: s for t, s in self._tenants.items() if t in tenant_ids}
+
+    async def source_options(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        return {k: options_json(self.options.get(k)) for k in pairs}
 
     async def load(self, wanted: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], str]:
         self.loads += 1

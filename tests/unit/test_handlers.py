@@ -13,6 +13,7 @@ from services.dedupe.handler import handle as dedupe
 from services.mapper.handler import handle as resolve
 from services.transformer.handler import handle as transform
 from services.validator.handler import handle as validate
+from tests.adapters.cases import load_cases
 from tests.unit.builders import an_input, raw_record
 from tests.unit.fakes import FakeBodies, FakeClaims, FakeMappings
 
@@ -252,3 +253,22 @@ async def test_given_unchanged_pulled_document_then_counted_skip_not_duplicate()
     await dedupe([an_input(raw_record(body=body, route="pull:menus"))], claims=claims, bodies=FakeBodies())
     [res] = await dedupe([an_input(raw_record(body=body, route="pull:menus"))], claims=claims, bodies=FakeBodies())
     assert res.label == "skipped" and res.skipped == "unchanged_since_last_pull" and not res.failures
+
+
+async def test_the_sources_options_reach_the_transformers_adapter() -> None:
+    """A Shopify source priced in USD for a tenant whose default is INR: the mapper reads the source's options
+    and the transformer's adapter prices with them (the payload names no currency)."""
+    case = next(c for c in load_cases("shopify") if c.name == "products.update")
+    record = {**raw_record("shopify", body=case.body, headers=case.headers, family="catalog"), "dedupeKey": "k"}
+    repo = FakeMappings({"acme": TenantSettings("acme", auto_create_items=True, default_currency="INR")})
+
+    async def currencies() -> set[str]:
+        [mapped] = await resolve([an_input(record, schema="Deduped")], repo=repo, bodies=FakeBodies())
+        [res] = await transform([an_input(codec().decode(mapped.outputs[0].value)[1], schema="Mapped")],
+                                bodies=FakeBodies())
+        commands = [codec().decode(c) for c in codec().decode(res.outputs[0].value)[1]["commands"]]
+        return {r["currency"] for name, r in commands if name == "UpdatePrice"}
+
+    assert await currencies() == {"INR"}
+    repo.options[("acme", "shopify")] = {"currency": "USD"}
+    assert await currencies() == {"USD"}

@@ -32,6 +32,17 @@ async def tenant_settings(conn: asyncpg.Connection | asyncpg.Pool, tenant_ids: I
                                            r["default_currency"], r["default_category"]) for r in rows}
 
 
+async def source_options(conn: asyncpg.Connection | asyncpg.Pool, pairs: Iterable[tuple[str, str]]
+                         ) -> dict[tuple[str, str], dict[str, Any]]:
+    """(tenant, provider) → the source's options; a pair without a source is absent."""
+    tenants, providers = (list(c) for c in zip(*set(pairs))) if pairs else ([], [])
+    rows = await conn.fetch(
+        "SELECT s.tenant_id, s.provider, s.options FROM sources s JOIN unnest($1::text[], $2::text[]) AS w(t, p) "
+        "ON s.tenant_id = w.t AND s.provider = w.p", tenants, providers)
+    return {(r["tenant_id"], r["provider"]): r["options"] if isinstance(r["options"], dict)
+            else json.loads(r["options"] or "{}") for r in rows}
+
+
 async def tenant_exists(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM tenants WHERE tenant_id = $1", tenant_id))
 

@@ -92,9 +92,10 @@ def _sellable(body: p.Product, item_id: str, make: CommandFactory, ctx: MappingC
             qty = Decimal(quantity(body.stock_quantity))
         except QuantityError as exc:
             raise UnparseablePayload(f"product {body.id}: {exc}", reason_code="invalid_quantity") from exc
-        # a managed count at or below zero still sells when backorders are allowed (stock_status onbackorder)
+        # a managed count at or below zero still sells when backorders are allowed (stock_status onbackorder);
+        # a negative count (backorders taken) is 0 on hand: an absolute level is never negative
         out.append(make(UpdateStockLevel, store_id=store_id, item_id=item_id, external_item_id=external_item_id,
-                        variant_id=variant_id, mode="absolute", quantity=qty, unit="each",
+                        variant_id=variant_id, mode="absolute", quantity=max(qty, Decimal(0)), unit="each",
                         available=qty > 0 or body.stock_status == "onbackorder", reason="snapshot"))
     elif body.stock_status:
         out.append(make(UpdateStockLevel, store_id=store_id, item_id=item_id, external_item_id=external_item_id,
