@@ -261,7 +261,7 @@ class CommandFactory:
         }
         common.update(fields)
         try:
-            return cls(**common)
+            return cls.model_validate(common)  # what cls(**common) does, without repacking the keywords
         except ValidationError as exc:
             # a payload without a value the command requires (a declarative path that found nothing)
             err = exc.errors()[0]
