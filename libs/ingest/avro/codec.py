@@ -187,7 +187,7 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-_SIZES = [_varint(n) for n in range(4096)]  # string, bytes and block lengths: one list index, no loop
+_SIZES = [_varint(n) for n in range(4096)]  # lengths, block counts, small ints: one list index, no loop
 
 
 def compile_writer(schema: dict[str, Any]) -> Writer | None:
@@ -219,7 +219,7 @@ def compile_writer(schema: dict[str, Any]) -> Writer | None:
         elif isinstance(t, str) and t in _INT_RANGE:
             low, high = _INT_RANGE[t]
             lines.append(f"{pad}if type({expr}) is not int or not {low} <= {expr} <= {high}: raise Uncovered")
-            lines.append(f"{pad}out += varint({expr})")
+            lines.append(f"{pad}out += SIZES[{expr}] if 0 <= {expr} < 4096 else varint({expr})")
         elif t == "boolean":
             lines.append(f"{pad}if type({expr}) is not bool: raise Uncovered")
             lines.append(f"{pad}out += b'\\x01' if {expr} else b'\\x00'")
@@ -240,7 +240,7 @@ def compile_writer(schema: dict[str, Any]) -> Writer | None:
             lines.append(f"{pad}{block} = {expr}")
             lines.append(f"{pad}if type({block}) is not {'dict' if kind == 'map' else 'list'}: raise Uncovered")
             lines.append(f"{pad}if {block}:")
-            lines.append(f"{pad}    out += varint(len({block}))")
+            lines.append(f"{pad}    out += SIZES[len({block})] if len({block}) < 4096 else varint(len({block}))")
             if kind == "map":
                 lines.append(f"{pad}    for {key}, {item} in {block}.items():")
                 emit("string", key, depth + 2)
