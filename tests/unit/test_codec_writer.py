@@ -11,6 +11,7 @@ import asyncio
 import io
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import fastavro
 import pytest
@@ -81,8 +82,8 @@ def test_given_the_chained_stages_records_when_written_then_fastavro_bytes(monke
     assert {"RawReceived", "Deduped", "Mapped", "Transformed", "Validated", "StockLevelUpdated"} <= seen
 
 
-def _tz() -> st.SearchStrategy[timezone]:
-    return st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
+def _tz() -> st.SearchStrategy[Any]:
+    return st.one_of(st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30))]), st.timezones())
 
 
 def _value(t: Any, odd: bool) -> st.SearchStrategy[Any]:
@@ -154,3 +155,19 @@ def test_a_naive_datetime_is_left_to_fastavro() -> None:
     with pytest.raises(_Uncovered):
         compiled_body("FailureRecord", record)
     assert codec().encode("FailureRecord", record)[10:] == fastavro_body("FailureRecord", record)
+
+
+def test_given_the_same_wall_time_on_both_sides_of_a_dst_change_then_two_timestamps() -> None:
+    """Equal (and equally hashed) datetimes an hour apart: the writer's memo of timestamps must not merge them."""
+    zone = ZoneInfo("America/New_York")
+    first, second = (datetime(2025, 11, 2, 1, 30, tzinfo=zone, fold=fold) for fold in (0, 1))
+    assert first == second and hash(first) == hash(second)
+    bodies = []
+    for when in (first, second, first, datetime(2025, 11, 2, 5, 30, tzinfo=timezone.utc)):
+        record = {"failureId": "f", "class": "c", "stage": "s", "reasonCode": "r", "message": "m", "rawId": None,
+                  "tenantId": None, "provider": None, "occurredAt": when, "attempt": 0, "originTopic": None,
+                  "originPartition": None, "originOffset": None, "replayId": None, "commandId": None,
+                  "exception": None, "details": {}}
+        assert compiled_body("FailureRecord", record) == fastavro_body("FailureRecord", record)
+        bodies.append(compiled_body("FailureRecord", record))
+    assert bodies[0] != bodies[1] and bodies[0] == bodies[2] == bodies[3]  # 01:30 EDT is 05:30 UTC

@@ -188,6 +188,26 @@ def _varint(n: int) -> bytes:
 
 
 _SIZES = [_varint(n) for n in range(4096)]  # lengths, block counts, small ints: one list index, no loop
+_UTC_TIMESTAMPS: dict[datetime, bytes] = {}
+
+
+def _timestamp(value: datetime) -> bytes:
+    """An aware datetime as timestamp-micros, as fastavro computes it (``value - epoch``).
+
+    UTC values are memoised: a webhook's ``receivedAt`` (and often its ``occurredAt``) is written in every
+    command and again in its envelopes, and the 8-byte varint loop is the costly part. Only UTC: two datetimes
+    of one zone that differ only in ``fold`` compare (and hash) equal but are an hour apart.
+    """
+    utc = value.tzinfo is timezone.utc
+    if utc and value in _UTC_TIMESTAMPS:
+        return _UTC_TIMESTAMPS[value]
+    delta = value - _EPOCH
+    data = _varint((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
+    if utc:
+        if len(_UTC_TIMESTAMPS) >= 4096:
+            _UTC_TIMESTAMPS.clear()
+        _UTC_TIMESTAMPS[value] = data
+    return data
 
 
 def compile_writer(schema: dict[str, Any]) -> Writer | None:
@@ -224,11 +244,8 @@ def compile_writer(schema: dict[str, Any]) -> Writer | None:
             lines.append(f"{pad}if type({expr}) is not bool: raise Uncovered")
             lines.append(f"{pad}out += b'\\x01' if {expr} else b'\\x00'")
         elif kind == "long" and t.get("logicalType") == "timestamp-micros" and len(t) == 2:
-            delta = f"d{next(names)}"
             lines.append(f"{pad}if type({expr}) is not datetime or {expr}.tzinfo is None: raise Uncovered")
-            lines.append(f"{pad}{delta} = {expr} - EPOCH")
-            lines.append(f"{pad}out += varint(({delta}.days * 86400 + {delta}.seconds) * 1000000"
-                         f" + {delta}.microseconds)")
+            lines.append(f"{pad}out += timestamp({expr})")
         elif isinstance(t, list) and len(t) == 2 and t[0] == "null" and t[1] != "null":
             lines.append(f"{pad}if {expr} is None:")
             lines.append(f"{pad}    out += b'\\x00'")
@@ -264,8 +281,8 @@ def compile_writer(schema: dict[str, Any]) -> Writer | None:
         emit(schema, "record", 1)
     except _Uncovered:
         return None
-    namespace: dict[str, Any] = {"SIZES": _SIZES, "varint": _varint, "Uncovered": _Uncovered, "EPOCH": _EPOCH,
-                                 "datetime": datetime}
+    namespace: dict[str, Any] = {"SIZES": _SIZES, "varint": _varint, "Uncovered": _Uncovered,
+                                 "timestamp": _timestamp, "datetime": datetime}
     exec("def write(out, record):\n" + "\n".join(lines) + "\n", namespace)  # noqa: S102 — our own schemas
     return namespace["write"]  # type: ignore[no-any-return]
 
