@@ -7,7 +7,9 @@ An adapter never touches the network, the disk, the clock or the environment. Th
 from __future__ import annotations
 
 import abc
+import codecs
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -259,7 +261,7 @@ class CommandFactory:
         }
         common.update(fields)
         try:
-            return cls(**common)
+            return cls.model_validate(common)  # what cls(**common) does, without repacking the keywords
         except ValidationError as exc:
             # a payload without a value the command requires (a declarative path that found nothing)
             err = exc.errors()[0]
@@ -274,24 +276,34 @@ def first_error(exc: Any) -> str:
     return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
 
 
+def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``dict(pairs)`` in C; only when it comes out short is there a duplicate to look for and name."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k)
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: ``json.loads(text, **kw)`` builds a decoder (and its scanner) per call; one shared decoder does the same work
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_dupes, parse_constant=_no_constants)
+
+
 def load_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; anything else is UnparseablePayload."""
-    import json
-
-    def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise ValueError(f"duplicate key {k!r}")
-            out[k] = v
-        return out
-
-    def _no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
     try:
-        text = raw.decode("utf-8-sig")
-        return json.loads(text, object_pairs_hook=_no_dupes, parse_constant=_no_constants)
+        # raw.decode("utf-8-sig") without the Python-level codec: the same BOM strip, the same errors
+        text = (raw[3:] if raw[:3] == codecs.BOM_UTF8 else raw).decode("utf-8")
+        if text.startswith("\ufeff"):  # a second BOM: json.loads refuses it before decoding anything
+            return json.loads(text)
+        return _STRICT_JSON.decode(text)
     except RecursionError as exc:
         raise UnparseablePayload("JSON nested too deeply", reason_code="too_deep") from exc
     except (UnicodeDecodeError, ValueError) as exc:

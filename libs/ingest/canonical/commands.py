@@ -11,6 +11,8 @@ from typing import ClassVar, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from ingest.canonical import units
+
 StockMode = Literal["absolute", "delta"]
 StockReason = Literal["sale", "receiving", "return", "transfer_in", "transfer_out", "shortage",
                       "adjustment", "snooze", "snapshot"]
@@ -150,9 +152,7 @@ class UpdateStockLevel(CommandBase):
     @classmethod
     def _decimal_string(cls, value: object) -> object:
         if isinstance(value, Decimal):
-            from ingest.canonical.units import quantity
-
-            return quantity(value)
+            return units.quantity(value)
         if isinstance(value, (int, float)):
             raise TypeError("quantity must be a decimal string or Decimal, never a number")
         return value
