@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-from ingest.adapters.vinculum.adapter import form_request, header_request, request_window
+from ingest.adapters.vinculum.adapter import LOCATION_HEADER, form_request, header_request, request_window
 
 #: providers the poller can pull, and the adapter kind their documents are stored under
 PULL_KINDS = {"lightspeed": "pos", "revel": "pos", "atlas": "pos", "vinculum": "erp", "unicommerce": "erp"}
@@ -170,7 +170,8 @@ def vinculum_fetch(src: PollSource, creds: Mapping[str, Any], endpoint: str, bod
                    page: int, loc: str | None, cursor: str) -> Fetch:
     path, transport = VINCULUM_ENDPOINTS[endpoint]
     url = _url(src.base_url, path)
-    doc = {"X-Vinculum-Endpoint": endpoint, **({"X-Vinculum-Location": loc} if loc else {})}
+    # the polled locCode travels with the document (like Unicommerce's Facility): rows naming none are there
+    doc = {"X-Vinculum-Endpoint": endpoint, **({LOCATION_HEADER: loc} if loc else {})}
     if transport == "form":  # v1–v3: ApiOwner/ApiKey travel inside the form body, never in stored headers
         return Fetch(endpoint, "POST", url, endpoint, {"Content-Type": "application/x-www-form-urlencoded"},
                      form_request(str(creds["api_owner"]), str(creds["api_key"]), body), doc_headers=doc,
@@ -274,7 +275,7 @@ def follow(src: PollSource, creds: Mapping[str, Any], fetch: Fetch, body: bytes)
         page = fetch.page + 1
         body_next = {**fetch.request, "pageNumber": str(page) if isinstance(fetch.request.get("pageNumber"), str)
                      else page}
-        loc = fetch.doc_headers.get("X-Vinculum-Location")
+        loc = fetch.doc_headers.get(LOCATION_HEADER)
         return [vinculum_fetch(src, creds, fetch.endpoint, body_next, page=page, loc=loc,
                                cursor=fetch.cursor or "")]
     return []

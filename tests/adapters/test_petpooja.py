@@ -47,9 +47,20 @@ def test_turn_on_time_is_read_in_the_tenant_timezone() -> None:
     assert (command.available, command.reason, command.quantity) == (False, "snooze", None)
 
 
-def test_malformed_turn_on_time_is_unparseable() -> None:
+@pytest.mark.parametrize(("text", "when"), [("2025-05-14 22:00", "2025-05-14T22:00:00+05:30"),
+                                          ("2025-05-14 22:00:30", "2025-05-14T22:00:30+05:30")])
+def test_turn_on_time_with_or_without_seconds(text: str, when: str) -> None:
+    stock = {"restID": "r", "type": "item", "inStock": False, "itemID": ["1"], "autoTurnOnTime": "custom",
+             "customTurnOnTime": text}
+    store = {"restID": "r", "store_status": "0", "turn_on_time": text}
+    assert _commands(_case(stock))[0].available_again_at.isoformat() == when
+    assert _commands(_case(store))[0].until.isoformat() == when
+
+
+@pytest.mark.parametrize("text", ["tomorrow", "2025-05-14 22:00:30.5", "2025-05-14"])
+def test_malformed_turn_on_time_is_unparseable(text: str) -> None:
     body = {"restID": "r", "type": "item", "inStock": False, "itemID": ["1"], "autoTurnOnTime": "custom",
-            "customTurnOnTime": "tomorrow"}
+            "customTurnOnTime": text}
     with pytest.raises(UnparseablePayload):
         _commands(_case(body))
 

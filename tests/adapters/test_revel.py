@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ingest.adapters.revel import RevelAdapter
-from ingest.errors import InvalidSignature, UnsupportedEvent
+from ingest.canonical.mapping import MappingKey
+from ingest.errors import InvalidSignature, UnparseablePayload, UnsupportedEvent
 from tests.adapters.cases import Case, load_cases
 
 CASES = {c.name: c for c in load_cases("revel")}
@@ -50,6 +51,26 @@ def test_float_price_becomes_exact_minor_units() -> None:
     body["objects"][0]["price"] = 4.99
     commands = _commands(_case(body, route="pull", tenant={"default_currency": "USD"}))
     assert commands[1].amount_minor == 499
+
+
+def test_product_without_price_is_still_an_item_with_no_price() -> None:
+    body = json.loads(CASES["product.list"].body)
+    body["objects"][0]["price"] = None
+    case = _case(body, route="pull", tenant={"default_currency": "USD"})
+    assert [c.command_type for c in _commands(case)] == ["UpsertCatalogItem"]
+    # its establishment is resolved by no command, so it is no mapping key
+    assert case.adapter().mapping_keys(case.adapter().parse(case.delivery())) == {MappingKey("item", "1234")}
+
+
+@pytest.mark.parametrize("price", ["absent", "not a number"])
+def test_product_with_missing_or_bad_price_is_still_refused(price: str) -> None:
+    body = json.loads(CASES["product.list"].body)
+    if price == "absent":
+        del body["objects"][0]["price"]
+    else:
+        body["objects"][0]["price"] = price
+    with pytest.raises(UnparseablePayload):
+        _commands(_case(body, route="pull", tenant={"default_currency": "USD"}))
 
 
 def test_unknown_event_type_header_is_acknowledged() -> None:

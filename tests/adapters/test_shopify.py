@@ -50,6 +50,24 @@ def test_given_compare_at_below_price_then_only_base_price() -> None:
     assert [(c.price_type, c.amount_minor) for c in prices] == [("base", 3000)]
 
 
+@pytest.mark.parametrize(("price", "compare_at", "expected"), [
+    (0.1, None, [("base", 10)]), (19.99, 24.99, [("base", 2499), ("sale", 1999)]), (30, "28.00", [("base", 3000)]),
+    (1e2, None, [("base", 10000)]), (1.005, None, [("base", 101)])])  # float arithmetic: 1.005 * 100 < 100.5
+def test_given_numeric_prices_then_converted_exactly(price: object, compare_at: object,
+                                                     expected: list[tuple[str, int]]) -> None:
+    body = json.loads(CASES["products.create"].body)
+    body["variants"] = [body["variants"][0] | {"price": price, "compare_at_price": compare_at}]
+    prices = [c for c in _commands(_case_with("products.create", body=body)) if c.command_type == "UpdatePrice"]
+    assert [(c.price_type, c.amount_minor) for c in prices] == expected
+
+
+def test_given_boolean_price_then_unparseable() -> None:
+    body = json.loads(CASES["products.create"].body)
+    body["variants"] = [body["variants"][0] | {"price": True}]
+    with pytest.raises(UnparseablePayload):
+        _commands(_case_with("products.create", body=body))
+
+
 def test_given_draft_product_with_default_variant_then_inactive_and_no_default_title_attribute() -> None:
     body = json.loads(CASES["products.create"].body)
     body["status"] = "draft"

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from ingest.adapters.urbanpiper import UrbanPiperAdapter
-from ingest.errors import InvalidCommand, InvalidSignature, UnsupportedEvent
+from ingest.errors import InvalidCommand, InvalidSignature, UnparseablePayload, UnsupportedEvent
 from tests.adapters.cases import Case
 
 
@@ -75,3 +76,22 @@ def test_registered_header_name_is_configurable() -> None:
     adapter.verify_signature({"x-urbanpiper-uuid": "s2"}, b"{}")
     with pytest.raises(InvalidSignature):
         adapter.verify_signature({"X-Webhook-Token": "s2"}, b"{}")
+
+
+@pytest.mark.parametrize(("stamp", "when"), [
+    (1747225330, datetime(2025, 5, 14, 12, 22, 10, tzinfo=timezone.utc)),
+    (1747225330250, datetime(2025, 5, 14, 12, 22, 10, 250000, tzinfo=timezone.utc)),
+    (99999999999, datetime(5138, 11, 16, 9, 46, 39, tzinfo=timezone.utc)),
+    (100000000000, datetime(1973, 3, 3, 9, 46, 40, tzinfo=timezone.utc))])
+def test_unix_times_in_seconds_or_milliseconds_by_magnitude(stamp: int, when: datetime) -> None:
+    order = {"order_id": 7, "store_id": "s1", "new_state": "Acknowledged", "timestamp_unix": stamp}
+    toggle = {"action": "enable", "location_ref_id": "s1", "status": True, "ts_utc": stamp}
+    for body in (order, toggle):
+        assert UrbanPiperAdapter(["s"]).parse(_case(body).delivery()).occurred_at == when
+
+
+def test_unix_time_out_of_range_in_either_unit_is_refused() -> None:
+    body = {"order_id": 7, "store_id": "s1", "new_state": "Acknowledged", "timestamp_unix": 10**20}
+    with pytest.raises(UnparseablePayload) as info:
+        UrbanPiperAdapter(["s"]).parse(_case(body).delivery())
+    assert info.value.reason_code == "invalid_timestamp"

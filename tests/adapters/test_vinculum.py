@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ingest.adapters.vinculum.adapter import form_request, header_request, parse_vinculum_time, request_window
+from ingest.canonical.mapping import MappingKey, auto_canonical_id
 from ingest.errors import UnparseablePayload
-from tests.adapters.cases import Case, load_cases
+from tests.adapters.cases import TENANT, Case, load_cases
 
 CASES = {c.name: c for c in load_cases("vinculum")}
 SAMPLES = Path("/work/shared/reference/samples/erp/vinculum")
@@ -62,6 +63,34 @@ def test_given_snapshot_then_committed_subtracted_unless_disabled() -> None:
     assert [c.quantity for c in _commands(CASES["inventoryStatus"])] == ["39", "44"]
     raw = [c.quantity for c in _commands(_variant("inventoryStatus", options={"subtract_committed": False}))]
     assert raw == ["42", "46"]
+
+
+def _stores(case: Case) -> list[tuple[str, str]]:
+    adapter = case.adapter()
+    source = adapter.parse(case.delivery())
+    stores = {k.external_id for k in adapter.mapping_keys(source) if k.entity == "store"}
+    by_id = {auto_canonical_id(TENANT, "vinculum", MappingKey("store", s)): s for s in stores}
+    return [(c.external_item_id, by_id[c.store_id]) for c in _commands(case)]
+
+
+@pytest.mark.parametrize(("headers", "options", "expected"), [
+    ({"X-Vinculum-Location": "KOR"}, {"location": "BLR"}, "KOR"),  # the polled locCode wins over the option
+    ({"x-vinculum-location": "KOR"}, {}, "KOR"),
+    ({}, {"location": "BLR"}, "BLR"),  # a single-location source names it in its options
+])
+def test_given_row_without_location_then_polled_location_header_else_option(
+        headers: dict[str, str], options: dict[str, str], expected: str) -> None:
+    case = CASES["inventoryStatus.row-without-location"]
+    variant = Case(case.provider, case.name, case.path, case.body, headers, {**case.meta, "options": options})
+    # rows naming their own location keep it
+    assert _stores(variant) == [("TOMATO-HYB-KG", "BLR"), ("ONION-KG", expected), ("AMUL-TAAZA-500", "BLR")]
+
+
+def test_given_row_without_location_and_neither_header_nor_option_then_unparseable() -> None:
+    case = CASES["inventoryStatus.row-without-location"]
+    with pytest.raises(UnparseablePayload) as err:
+        _commands(Case(case.provider, case.name, case.path, case.body, {}, {**case.meta, "options": {}}))
+    assert err.value.reason_code == "missing_location"
 
 
 def test_given_bucketed_snapshot_then_only_good_bucket_is_sellable() -> None:

@@ -42,8 +42,19 @@ def vin_status_page(page: int) -> bytes:
     return json.dumps(data, indent=2).encode()
 
 
+def vin_status_unlocated() -> bytes:
+    """inventoryStatus for the other polled locCode (BLR): one page whose row names no ``location`` (the
+    Swagger's own example omits it), so only the request says where the stock is."""
+    data = json.loads(VIN_STATUS)
+    data["response"].update(totalSkus=1, totalPages=1, currentPage=1)
+    data["response"]["inventoryMap"] = [{"ONION-KG": [{"skuCode": "ONION-KG", "includeNewSKU": "y", "qty": 40,
+                                                      "committedQty": 0}]}]
+    return json.dumps(data, indent=2).encode()
+
+
 REVEL_P1 = revel_page1()
 VIN_P1, VIN_P2 = vin_status_page(1), vin_status_page(2)
+VIN_BLR = vin_status_unlocated()
 
 
 @dataclass
@@ -143,8 +154,11 @@ def make_app(fake: Fake) -> web.Application:
         form = parse_qs((await request.read()).decode())
         if form.get("ApiOwner") != ["qcomm_int"] or form.get("ApiKey") != ["vin-key"]:
             return web.json_response({"responseCode": 1, "responseMessage": "Invalid ApiKey"})
-        page = json.loads(form["RequestBody"][0])["pageNumber"]
-        return web.Response(body=VIN_P2 if page == 2 else VIN_P1, content_type="application/json")
+        request_body = json.loads(form["RequestBody"][0])
+        if request_body.get("locCode") == "BLR":
+            return web.Response(body=VIN_BLR, content_type="application/json")
+        body = VIN_P2 if request_body["pageNumber"] == 2 else VIN_P1
+        return web.Response(body=body, content_type="application/json")
 
     async def vin_wh(request: web.Request) -> web.Response:
         if request.headers.get("ApiOwner") != "qcomm_int" or request.headers.get("ApiKey") != "vin-key":

@@ -39,6 +39,18 @@ def test_windows_overlap_the_previous_end_and_vinculum_pages_follow() -> None:
     assert handler.follow(_src("vinculum", {}), {}, nxt, last) == []
 
 
+def test_vinculum_each_location_and_its_pages_store_the_polled_location() -> None:
+    creds = {"api_owner": "o", "api_key": "k"}
+    p = handler.plan(_src("vinculum", {"locations": ["KOR", "BLR"]}), creds, NOW)
+    assert [(f.request or {}).get("locCode") for f in p.fetches] == ["KOR", "BLR"]
+    assert [f.doc_headers.get("X-Vinculum-Location") for f in p.fetches] == ["KOR", "BLR"]
+    more = json.dumps({"responseCode": 0, "response": {"totalPages": 2, "currentPage": 1}}).encode()
+    [nxt] = handler.follow(_src("vinculum", {}), creds, p.fetches[1], more)
+    assert nxt.doc_headers["X-Vinculum-Location"] == "BLR" and (nxt.request or {})["locCode"] == "BLR"
+    [single] = handler.plan(_src("vinculum", {}), creds, NOW).fetches
+    assert "X-Vinculum-Location" not in single.doc_headers  # no locCode asked: the option location applies
+
+
 def test_unicommerce_minutes_cover_the_gap_capped_at_a_day() -> None:
     state = {"windows": {"inventorySnapshot:F1": (NOW - timedelta(minutes=10)).isoformat()}}
     [f] = handler.plan(_src("unicommerce", {"facilities": ["F1"]}, state), {}, NOW).fetches

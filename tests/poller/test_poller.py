@@ -12,6 +12,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from ingest.adapters.base import Headers, RawDelivery
+from ingest.adapters.vinculum import VinculumAdapter
+from ingest.canonical.mapping import MappingContext, auto_canonical_id
 from ingest.db import repositories
 from services.poller import app as poller_app
 from services.poller.handler import notification_refetches
@@ -142,6 +144,37 @@ def test_vinculum_form_and_v4_json_pages_and_overlapping_windows(settings_env: d
         fmt = "%d/%m/%Y %H:%M:%S"
         # the next window starts 2 minutes before the previous one ended
         assert datetime.strptime(req2["fromDate"], fmt) < datetime.strptime(req1["toDate"], fmt)
+
+    asyncio.run(_with_poller(go))
+
+
+def test_vinculum_several_locations_store_the_polled_location_with_each_document(settings_env: dict[str, str],
+                                                                               fake: Fake) -> None:
+    options = {"endpoints": ["inventoryStatus"], "locations": ["KOR", "BLR"], "location": "KOR"}
+
+    async def go(p: poller_app.Poller) -> None:
+        tenant = await _source(p, "vinculum", f"{fake.base}/RestWS/api/eretail", "vinculum",
+                               {"api_owner": "qcomm_int", "api_key": "vin-key"}, options)
+        result = await p.run_now(tenant, "vinculum")
+        assert result is not None and result.status == "ok", result
+        rows = await _rows(p, result.documents)
+        assert [r["body"] for r in rows] == [fake_apis.VIN_P1, fake_apis.VIN_P2, fake_apis.VIN_BLR]
+        asked = [json.loads(parse_qs(r["body"].decode())["RequestBody"][0])["locCode"]
+                 for r in fake.seen("/RestWS/api/eretail/v3")]
+        assert asked == ["KOR", "KOR", "BLR"]
+        assert [r["headers"].get("X-Vinculum-Location") for r in rows] == asked
+        # the BLR document's row names no location: the stored header places it, not the option (KOR)
+        adapter = VinculumAdapter([], options=options)
+        blr = rows[2]
+        source = adapter.parse(RawDelivery(body=blr["body"], headers=Headers(blr["headers"]),
+                                           raw_id=str(blr["raw_id"]), tenant_id=tenant, provider="vinculum",
+                                           family=blr["family"], received_at=blr["received_at"],
+                                           route=blr["route"]))
+        keys = adapter.mapping_keys(source)
+        assert {(k.entity, k.external_id) for k in keys} == {("store", "BLR"), ("item", "ONION-KG")}
+        ctx = MappingContext(tenant, "vinculum", {k: auto_canonical_id(tenant, "vinculum", k) for k in keys})
+        [command] = adapter.to_canonical_commands(source, ctx)
+        assert command.store_id == ctx.ids[next(k for k in keys if k.entity == "store")]
 
     asyncio.run(_with_poller(go))
 

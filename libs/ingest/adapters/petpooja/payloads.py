@@ -85,7 +85,7 @@ class StockChange(_Body):
     inStock: bool
     itemID: list[str]
     autoTurnOnTime: str | None = None
-    customTurnOnTime: str | None = None  # "YYYY-MM-DD HH:mm", restaurant local time
+    customTurnOnTime: str | None = None  # "YYYY-MM-DD HH:mm[:ss]", restaurant local time
 
 
 class StoreStatus(_Body):

@@ -60,14 +60,27 @@ def _minor(amount: str, iso: str) -> int:
         raise UnparseablePayload(str(exc), reason_code="bad_amount") from exc
 
 
+#: local times ("customTurnOnTime", "turn_on_time") come as "YYYY-MM-DD HH:mm", some with seconds
+LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+
+
 def _local(text: str | None, ctx: MappingContext) -> datetime | None:
     if not text:
         return None
     try:
         zone = ZoneInfo(ctx.tenant.timezone)
-        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+        return _naive(text.strip()).replace(tzinfo=zone)
     except (ValueError, ZoneInfoNotFoundError) as exc:
         raise UnparseablePayload(f"bad local time {text!r}: {exc}", reason_code="bad_time") from exc
+
+
+def _naive(text: str) -> datetime:
+    for fmt in LOCAL_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"matches none of {', '.join(LOCAL_FORMATS)}")
 
 
 def _active(variations: list[p.Variation]) -> list[p.Variation]:

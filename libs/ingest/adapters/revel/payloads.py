@@ -28,7 +28,7 @@ class Product(_Body):
     uuid: str | None = None
     name: str
     description: str | None = None
-    price: float | int | str  # major units
+    price: float | int | str | None  # major units; null when the product has no price set
     barcode: str | None = None
     sku: str | None = None
     category: str | None = None  # a resource URI

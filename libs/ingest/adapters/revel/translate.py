@@ -55,6 +55,9 @@ def product_list(body: p.ProductList, make: CommandFactory, ctx: MappingContext)
                         name=product.name, description=product.description or None,
                         gtin=product.barcode or None,
                         attributes=attributes, active=product.active))
+        if product.price is None:
+            # the product stands without a price: no UpdatePrice (nor its store) rather than refusing the list
+            continue
         try:
             amount = to_minor(product.price, currency)
         except MoneyError as exc:
@@ -70,7 +73,8 @@ def keys(body: Any) -> frozenset[MappingKey]:
         return frozenset({MappingKey("item", item_key(body))})
     if isinstance(body, p.ProductList):
         out = {MappingKey("item", str(x.id)) for x in body.objects}
-        stores = {establishment(x.establishment) for x in body.objects}
+        # only priced products resolve their establishment (on their UpdatePrice)
+        stores = {establishment(x.establishment) for x in body.objects if x.price is not None}
         out.update(MappingKey("store", s) for s in stores if s)
         return frozenset(out)
     return frozenset()

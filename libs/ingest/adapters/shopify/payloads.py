@@ -14,8 +14,10 @@ class Variant(_Body):
     id: int
     product_id: int | None = None
     title: str | None = None
-    price: str | None = None
-    compare_at_price: str | None = None
+    # decimal strings in the REST payloads; some senders write JSON numbers: kept as their text (str(x)),
+    # so the amount is converted exactly like a string one, never through float arithmetic
+    price: str | None = Field(None, coerce_numbers_to_str=True)
+    compare_at_price: str | None = Field(None, coerce_numbers_to_str=True)
     sku: str | None = None
     barcode: str | None = None
     position: int | None = None

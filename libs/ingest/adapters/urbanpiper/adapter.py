@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,11 @@ from ingest.errors import UnparseablePayload, UnsupportedEvent
 
 #: the header we register with each webhook (``headers`` map of POST /external/api/v1/webhooks/)
 DEFAULT_HEADER = "X-Webhook-Token"
+
+#: UrbanPiper's unix times come in seconds (10 digits) and, from some senders, in milliseconds (13 digits).
+#: Decided by magnitude: at or above 10**11 is milliseconds. 10**11 seconds is the year 5138 and 10**11
+#: milliseconds is 1973-03-03, so no plausible time of either unit lands on the wrong side.
+MILLIS_FROM = 10**11
 
 _MODELS: dict[str, type[BaseModel]] = {
     "item_state_toggle": p.ItemStateToggle,
@@ -66,12 +71,12 @@ class UrbanPiperAdapter(ProviderAdapter[UrbanPiperSource]):
             raise UnparseablePayload(f"{kind}: {err.get('loc')}: {err.get('msg')}") from exc
         event_id, stamp = _identity(kind, body)
         try:
-            datetime.fromtimestamp(stamp, timezone.utc) if stamp else None
+            occurred_at = _when(stamp) if stamp else None
         except (OverflowError, OSError, ValueError) as exc:
             raise UnparseablePayload(f"{kind}: timestamp out of range: {stamp!r}",
                                      reason_code="invalid_timestamp") from exc
         return UrbanPiperSource(event_type=kind, event_id=event_id, payload=data, delivery=raw, body=body,
-                                occurred_at=datetime.fromtimestamp(stamp, timezone.utc) if stamp else None)
+                                occurred_at=occurred_at)
 
     def mapping_keys(self, source: UrbanPiperSource) -> frozenset[MappingKey]:
         return translate.keys(source.body)
@@ -101,6 +106,14 @@ def _classify(data: Any) -> str | None:
     if isinstance(data.get("status"), list) and "action" in data:
         return "item_state_toggle"
     return None
+
+
+def _when(stamp: int) -> datetime:
+    """A unix time in seconds or milliseconds (see ``MILLIS_FROM``), exactly: no float division."""
+    if abs(stamp) >= MILLIS_FROM:
+        seconds, millis = divmod(stamp, 1000)
+        return datetime.fromtimestamp(seconds, timezone.utc) + timedelta(milliseconds=millis)
+    return datetime.fromtimestamp(stamp, timezone.utc)
 
 
 def _identity(kind: str, body: Any) -> tuple[str | None, int | None]:

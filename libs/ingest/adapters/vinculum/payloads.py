@@ -42,7 +42,8 @@ class StockRow(_Body):
     """One (sku, location[, bucket]) line of ``v3/sku/inventoryStatus`` or ``v4/stock/getWhInventory``."""
 
     skuCode: str
-    # the Swagger's own inventoryStatus example omits it on a row: the poll's ``locCode`` (option ``location``)
+    # the Swagger's own inventoryStatus example omits it on a row: the polled ``locCode`` (header
+    # ``X-Vinculum-Location`` stored by the poller, else option ``location``)
     location: str | None = None
     qty: str
     committedQty: str | None = None

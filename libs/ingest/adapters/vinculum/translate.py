@@ -31,8 +31,9 @@ def _good(row: p.StockRow) -> bool:
 def location_of(row: p.StockRow, options: dict[str, Any]) -> str:
     location = row.location or options.get("location")
     if not location:
-        raise UnparseablePayload(f"stock row for sku {row.skuCode!r} names no location and no default location "
-                                 "(the poll's locCode) is configured", reason_code="missing_location")
+        raise UnparseablePayload(f"stock row for sku {row.skuCode!r} names no location, and neither the stored "
+                                 "X-Vinculum-Location nor the option location names the polled locCode",
+                                 reason_code="missing_location")
     return str(location)
 
 
