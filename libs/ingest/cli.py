@@ -334,9 +334,14 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
 
     s = _settings()
     topic = s.topic(args.topic)
+    import logging
+
+    quiet = logging.getLogger("pos-ingest.tail.librdkafka")  # a broker that is down is said once, below
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
     consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap_servers, "group.id": f"tail-{uuid.uuid4()}",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "auto.offset.reset": "earliest" if args.from_beginning else "latest"})
+                         "auto.offset.reset": "earliest" if args.from_beginning else "latest"}, logger=quiet)
     meta = consumer.list_topics(topic, timeout=10)
     if topic not in meta.topics or meta.topics[topic].error is not None:
         known = sorted(t[len(s.topic_prefix):] for t in consumer.list_topics(timeout=10).topics
@@ -820,7 +825,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _environment_error(exc: BaseException) -> str | None:
     """A one-line cause for what is not a bug of this program: a server down, a database not migrated."""
     import asyncpg
+    from confluent_kafka import KafkaException
 
+    if isinstance(exc, KafkaException):
+        return f"broker {_settings().kafka_bootstrap_servers}: {exc.args[0].str() if exc.args else exc} " \
+               "(is the stack up? KAFKA_BOOTSTRAP_SERVERS or .run/stack.env)"
     if isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError)):
         return f"database: {exc} (DATABASE_URL; `pos-ingest migrate` creates and migrates it)"
     if isinstance(exc, OSError):

@@ -151,6 +151,17 @@ def test_events_tail_refuses_nonsense_limits(stack: Stack) -> None:
     assert "catalog.commands" in err  # says which topics there are
 
 
+def test_events_tail_says_once_that_the_broker_is_not_there(stack: Stack) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ingest.cli", "events", "tail", "catalog.commands", "--timeout",
+                             "1"], env={**stack.env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "broker 127.0.0.1:9" in result.stderr and len(result.stderr.splitlines()) <= 2, result.stderr
+
+
 def test_raw_show_accepts_any_uuid_spelling_and_refuses_the_rest(stack: Stack) -> None:
     some = str(uuid.uuid4())
     for spelling in (some.upper(), "{" + some + "}", "urn:uuid:" + some, some.replace("-", "")):
