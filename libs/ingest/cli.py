@@ -6,6 +6,8 @@ import asyncio
 import csv
 import importlib
 import json
+import os
+import re
 import sys
 import time
 import uuid
@@ -55,17 +57,71 @@ def _dumps(value: Any) -> str:
 
 def _parse_time(text: str) -> datetime:
     """RFC 3339 (``Z`` or offset), a date, or a relative ``-2h`` / ``30m`` / ``7d`` before now."""
-    text = text.strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text.lstrip("-")[:-1].isdigit() and text[-1] in units:
-        return datetime.now(timezone.utc) - timedelta(seconds=int(text.lstrip("-")[:-1]) * units[text[-1]])
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    from services.support.filters import parse_time
+
+    return parse_time(text)
+
+
+# --- argument types: a value argparse refuses is exit 2 with the usage, never a traceback -----------
+def _time_arg(text: str) -> str:
+    from services.support.filters import FilterError
+
+    try:
+        _parse_time(text)
+    except FilterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}
 
 
 def _duration(text: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return timedelta(seconds=int(text[:-1]) * units[text[-1]]) if text[-1] in units else timedelta(days=int(text))
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w``; a bare number is days. Positive, at most 10 years."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (a whole number with s, m, h, d or w, "
+                                         "e.g. 30d or 12h; a bare number is days)")
+    value = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    if value <= timedelta(0) or value > timedelta(days=3660):
+        raise argparse.ArgumentTypeError(f"{text!r}: a key must live more than 0 seconds and at most 10 years")
+    return value
+
+
+def _key_id(text: str) -> int:
+    if not text.strip().isdigit() or not 0 < int(text) < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"not a key id: {text!r} (the apiKeyId number `keys issue`/`keys list` "
+                                         "print)")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 1")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds, 0 or more")
+    return value
+
+
+def _raw_id(text: str) -> str | None:
+    """The canonical spelling of a raw id (any UUID form), or None."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        return None
+
+
+#: a tenant is the first DNS label of the Host header (the tenants table checks the same)
+TENANT_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -107,21 +163,49 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_tenants_add(args: argparse.Namespace) -> int:
+    """Create a tenant, or change what the flags name; what they do not name stays as it is."""
+    from zoneinfo import ZoneInfo
+
     from ingest.db import repositories
     from ingest.db.pool import create_pool
 
-    async def go() -> None:
+    tenant = args.tenant
+    if not TENANT_ID.match(tenant):
+        hint = f" (did you mean {tenant.lower()!r}?)" if TENANT_ID.match(tenant.lower()) else ""
+        print(f"invalid tenant {tenant!r}: a tenant is the first DNS label of the Host header: 1-63 characters "
+              f"a-z, 0-9 and '-', not starting or ending with '-'{hint}", file=sys.stderr)
+        return 2
+    if args.timezone is not None:
+        try:
+            ZoneInfo(args.timezone)
+        except (ValueError, KeyError):
+            print(f"--timezone: unknown IANA time zone {args.timezone!r} (e.g. Asia/Kolkata, UTC)", file=sys.stderr)
+            return 2
+    currency = args.currency.strip().upper() if args.currency is not None else None
+    if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):
+        print(f"--currency: {args.currency!r} is not an ISO 4217 code (e.g. INR, EUR)", file=sys.stderr)
+        return 2
+
+    async def go() -> tuple[bool, bool, str]:
         pool = await create_pool(_settings().dsn, max_size=1)
         try:
-            await repositories.add_tenant(pool, args.tenant, auto_create_items=args.auto_create_items,
-                                          timezone=args.timezone, default_currency=args.currency)
-            await repositories.audit(pool, "cli", "tenant.add", tenant_id=args.tenant,
-                                     details={"autoCreateItems": args.auto_create_items})
+            async with pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow("SELECT auto_create_items, timezone FROM tenants WHERE tenant_id = $1 "
+                                          "FOR UPDATE", tenant)
+                auto = args.auto_create_items if args.auto_create_items is not None else \
+                    bool(row and row["auto_create_items"])
+                zone = args.timezone or (row["timezone"] if row else "UTC")
+                await repositories.add_tenant(conn, tenant, auto_create_items=auto, timezone=zone,
+                                              default_currency=currency)
+                await repositories.audit(conn, "cli", "tenant.update" if row else "tenant.add", tenant_id=tenant,
+                                         details={"autoCreateItems": auto, "timezone": zone, "currency": currency})
+                return row is not None, auto, zone
         finally:
             await pool.close()
 
-    _run(go())
-    print(f"tenant {args.tenant} ready (auto-create items: {'on' if args.auto_create_items else 'off'})")
+    existed, auto, zone = _run(go())
+    print(f"tenant {tenant} {'updated' if existed else 'created'} (auto-create items: {'on' if auto else 'off'}, "
+          f"timezone: {zone})")
     return 0
 
 
@@ -134,6 +218,17 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     if args.provider not in registered_providers():
         print(f"unknown provider {args.provider!r}; one of: {', '.join(registered_providers())}", file=sys.stderr)
         return 2
+    if args.secret is not None and not args.secret.strip():
+        print("--secret: an empty secret would let anyone sign; give the provider's secret or token",
+              file=sys.stderr)
+        return 2
+    if args.options:
+        try:
+            if not isinstance(json.loads(args.options), dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            print(f"--options: a JSON object, e.g. '{{\"currency\": \"INR\"}}' ({exc})", file=sys.stderr)
+            return 2
     s = _settings()
 
     async def go() -> int:
@@ -191,41 +286,44 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
 
 
 def cmd_mappings_import(args: argparse.Namespace) -> int:
-    from ingest.canonical.mapping import ENTITIES
+    """All or nothing: every problem of the file is reported with its line, and then nothing is imported."""
     from ingest.db import repositories
     from ingest.db.pool import create_pool
+    from services.support.queries import MappingFileError, check_mapping_target, decode_csv, parse_csv, \
+        validate_mappings
 
-    rows = []
-    with open(args.file, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"entity", "external_id", "canonical_id"} - set(reader.fieldnames or [])
-        if missing:
-            print(f"{args.file}: missing columns {', '.join(sorted(missing))} "
-                  "(expected entity,external_id,canonical_id)", file=sys.stderr)
-            return 2
-        for n, row in enumerate(reader, start=2):
-            entity = (row["entity"] or "").strip()
-            if entity not in ENTITIES:
-                print(f"{args.file}:{n}: entity {entity!r} is not one of {', '.join(ENTITIES)}", file=sys.stderr)
-                return 2
-            ext, canonical = (row["external_id"] or "").strip(), (row["canonical_id"] or "").strip()
-            if not ext or not canonical:
-                print(f"{args.file}:{n}: external_id and canonical_id are required", file=sys.stderr)
-                return 2
-            rows.append((args.tenant, args.provider, entity, ext, canonical))
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"{args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        found = validate_mappings(parse_csv(decode_csv(data)))
+    except MappingFileError as exc:
+        print(exc.render(str(args.file)) + "\nnothing imported", file=sys.stderr)
+        return 2
+    rows = [(args.tenant, args.provider, e, x, c) for e, x, c in found]
 
-    async def go() -> int:
+    async def go() -> int | str:
         pool = await create_pool(_settings().dsn, max_size=1)
         try:
-            count = await repositories.upsert_mappings(pool, rows)
-            await repositories.audit(pool, "cli", "mappings.import", tenant_id=args.tenant, target=args.provider,
-                                     details={"rows": len(rows), "file": str(args.file)})
+            refused = await check_mapping_target(pool, args.tenant, args.provider)
+            if refused:
+                return refused
+            async with pool.acquire() as conn, conn.transaction():
+                count = await repositories.upsert_mappings(conn, rows)
+                await repositories.audit(conn, "cli", "mappings.import", tenant_id=args.tenant, target=args.provider,
+                                         details={"rows": len(rows), "file": str(args.file)})
             return count
         finally:
             await pool.close()
 
     count = _run(go())
-    print(f"imported {count} mappings for {args.tenant}/{args.provider}")
+    if isinstance(count, str):
+        print(f"{count}; nothing imported", file=sys.stderr)
+        return 2
+    print(f"imported {count} mappings for {args.tenant}/{args.provider} (failed payloads they fix are re-driven "
+          "by the support service within REDRIVE_INTERVAL_S)")
     return 0
 
 
@@ -236,12 +334,20 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
 
     s = _settings()
     topic = s.topic(args.topic)
+    import logging
+
+    quiet = logging.getLogger("pos-ingest.tail.librdkafka")  # a broker that is down is said once, below
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
     consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap_servers, "group.id": f"tail-{uuid.uuid4()}",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "auto.offset.reset": "earliest" if args.from_beginning else "latest"})
+                         "auto.offset.reset": "earliest" if args.from_beginning else "latest"}, logger=quiet)
     meta = consumer.list_topics(topic, timeout=10)
     if topic not in meta.topics or meta.topics[topic].error is not None:
-        print(f"unknown topic {args.topic!r}", file=sys.stderr)
+        known = sorted(t[len(s.topic_prefix):] for t in consumer.list_topics(timeout=10).topics
+                       if t.startswith(s.topic_prefix) and not t.startswith("__"))
+        consumer.close()
+        print(f"unknown topic {args.topic!r}; topics: {', '.join(known) or 'none'}", file=sys.stderr)
         return 2
     start = OFFSET_BEGINNING if args.from_beginning else OFFSET_END
     consumer.assign([TopicPartition(topic, p, start) for p in meta.topics[topic].partitions])
@@ -287,11 +393,12 @@ def cmd_raw_show(args: argparse.Namespace) -> int:
             await pool.close()
             store.close()
 
-    try:
-        uuid.UUID(args.raw_id)
-    except ValueError:
-        print(f"not a raw id: {args.raw_id!r}", file=sys.stderr)
+    raw_id = _raw_id(args.raw_id)
+    if raw_id is None:
+        print(f"not a raw id: {args.raw_id!r} (the rawId a 202 answer, `failures list` or the console shows)",
+              file=sys.stderr)
         return 2
+    args.raw_id = raw_id
     found = _run(go())
     if found is None:
         print(f"no raw payload {args.raw_id}", file=sys.stderr)
@@ -306,7 +413,7 @@ def cmd_raw_show(args: argparse.Namespace) -> int:
                   "headers": row.headers}))
     sys.stdout.flush()
     sys.stdout.buffer.write(body)
-    if not body.endswith(b"\n"):
+    if not body.endswith(b"\n") and sys.stdout.isatty():  # piped, the body stays byte for byte
         sys.stdout.buffer.write(b"\n")
     return 0
 
@@ -323,6 +430,11 @@ def cmd_failures_list(args: argparse.Namespace) -> int:
     if args.since:
         params.append(_parse_time(args.since))
         where.append(f"occurred_at >= ${len(params)}")
+    if args.until:
+        params.append(_parse_time(args.until))
+        where.append(f"occurred_at < ${len(params)}")
+    if args.unresolved:
+        where.append("resolved_at IS NULL")
     params.append(args.limit)
     sql = (f"SELECT * FROM failures {'WHERE ' + ' AND '.join(where) if where else ''} "
            f"ORDER BY occurred_at DESC LIMIT ${len(params)}")
@@ -342,14 +454,18 @@ def cmd_failures_list(args: argparse.Namespace) -> int:
     for r in rows:
         item = {k: r[c] for k, c in zip(keys, cols)}
         item["details"] = json.loads(r["details"]) if isinstance(r["details"], str) else r["details"]
+        item["resolvedAt"], item["resolution"] = r["resolved_at"], r["resolution"]
         if args.json:
             print(_dumps(item))
         else:
             when = _json_default(r["occurred_at"])
+            state = f"  [{r['resolution']}]" if r["resolved_at"] else ""
             print(f"{when}  {r['class']:<10} {r['stage']:<15} {r['reason_code']:<24} {r['tenant_id'] or '-'}/"
-                  f"{r['provider'] or '-'}  raw={r['raw_id'] or '-'}  {r['message'][:120]}")
+                  f"{r['provider'] or '-'}  raw={r['raw_id'] or '-'}  {r['message'][:120]}{state}")
     if not args.json:
         print(f"{len(rows)} failure(s)", file=sys.stderr)
+    if len(rows) == args.limit:
+        print(f"only the newest {args.limit} are shown: --limit N for more", file=sys.stderr)
     return 0
 
 
@@ -357,22 +473,39 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from ingest.replay import replay_ids
 
     s = _settings()
+    filters = args.cls or args.provider or args.since or args.until or args.tenant
     if args.raw_ids:
-        result = _run(replay_ids(s, args.raw_ids, actor="cli"))
-    else:
-        if not (args.cls or args.provider or args.since or args.tenant):
-            print("replay needs RAW_ID... or at least one of --class/--provider/--tenant/--since", file=sys.stderr)
+        if filters:
+            print("replay takes RAW_ID... or filters (--class/--provider/--tenant/--since/--until), not both",
+                  file=sys.stderr)
             return 2
-        # the same replay job as the support console: persisted in PG, throttled, resumable by the service
-        from services.support.cli import replay_job
+        ids = [_raw_id(r) for r in args.raw_ids]
+        bad = [r for r, i in zip(args.raw_ids, ids) if i is None]
+        if bad:
+            print(f"not a raw id: {', '.join(repr(b) for b in bad)}; nothing replayed", file=sys.stderr)
+            return 2
+        result = _run(replay_ids(s, list(dict.fromkeys(i for i in ids if i)), actor="cli"))
+        print(_dumps(result))
+        for missing in result.get("missing") or []:
+            print(f"no raw payload {missing}", file=sys.stderr)
+        return 0 if not result.get("missing") else 1
+    if not filters:
+        print("replay needs RAW_ID... or at least one of --class/--provider/--tenant/--since", file=sys.stderr)
+        return 2
+    if args.since and args.until and _parse_time(args.since) >= _parse_time(args.until):
+        print(f"--since {args.since} is not before --until {args.until}: nothing would match", file=sys.stderr)
+        return 2
+    # the same replay job as the support console: persisted in PG, throttled, resumable by the service
+    from services.support.cli import replay_job
 
-        job = _run(replay_job(cls=args.cls, provider=args.provider, tenant=args.tenant, since=args.since,
-                              until=args.until, unresolved=not args.include_resolved, rate=args.rate,
-                              submit=args.submit))
-        print(_dumps(job))
-        return 0 if job["state"] in ("done", "pending", "running") else 1
-    print(_dumps(result))
-    return 0 if not result.get("missing") else 1
+    job = _run(replay_job(cls=args.cls, provider=args.provider, tenant=args.tenant, since=args.since,
+                          until=args.until, unresolved=not args.include_resolved, rate=args.rate,
+                          submit=args.submit))
+    print(_dumps(job))
+    if job.get("total") == 0 and args.cls and not args.include_resolved:
+        print(f"nothing matched: --class {args.cls} selects payloads with an unresolved failure (a fixed mapping "
+              "may already have re-driven them); --include-resolved to replay resolved ones too", file=sys.stderr)
+    return 0 if job["state"] in ("done", "pending", "running") else 1
 
 
 def cmd_retention_apply(args: argparse.Namespace) -> int:
@@ -387,7 +520,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     s = _settings()
     if args.keys_cmd == "issue":
-        expires = datetime.now(timezone.utc) + _duration(args.expires_in) if args.expires_in else None
+        expires = datetime.now(timezone.utc) + args.expires_in if args.expires_in else None
         issued = _run(apikeys.issue(s, args.tenant, expires_at=expires, name=args.name or "", actor="cli",
                                     rate_limit_per_s=args.rate_limit))
         if issued is None:
@@ -396,13 +529,32 @@ def cmd_keys(args: argparse.Namespace) -> int:
         print(_dumps(issued))
         print("store this key now: it is shown once and kept only as a hash", file=sys.stderr)
     elif args.keys_cmd == "revoke":
-        ok = _run(apikeys.revoke(s, int(args.key_id), actor="cli"))
-        print(f"key {args.key_id} {'revoked' if ok else 'not found or already revoked'}")
-        return 0 if ok else 1
+        if _run(apikeys.revoke(s, args.key_id, actor="cli")):
+            print(f"key {args.key_id} revoked")
+            return 0
+        found = _run(_fetch("SELECT tenant_id, revoked_at FROM api_keys WHERE key_id = $1", args.key_id))
+        if not found:
+            print(f"no API key {args.key_id} (`pos-ingest keys list TENANT` shows a tenant's keys)", file=sys.stderr)
+            return 1
+        print(f"key {args.key_id} of {found[0]['tenant_id']} was already revoked at "
+              f"{_json_default(found[0]['revoked_at'])}")
     else:
+        if not _run(_fetch("SELECT 1 FROM tenants WHERE tenant_id = $1", args.tenant)):
+            print(f"unknown tenant {args.tenant!r}", file=sys.stderr)
+            return 2
         for k in _run(apikeys.list_keys(s, args.tenant)):
             print(_dumps(k))
     return 0
+
+
+async def _fetch(sql: str, *params: Any) -> list[Any]:
+    from ingest.db.pool import create_pool
+
+    pool = await create_pool(_settings().dsn, max_size=1)
+    try:
+        return list(await pool.fetch(sql, *params))
+    finally:
+        await pool.close()
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -533,9 +685,10 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = tenants.add_subparsers(dest="tenants_cmd", required=True)
     ta = tsub.add_parser("add", help="add or update a tenant")
     ta.add_argument("tenant")
-    ta.add_argument("--auto-create-items", action="store_true",
-                    help="unmapped merchants, stores, items and variants get deterministic canonical ids")
-    ta.add_argument("--timezone", default="UTC", help="IANA zone for zone-less vendor dates")
+    ta.add_argument("--auto-create-items", action=argparse.BooleanOptionalAction, default=None,
+                    help="unmapped merchants, stores, items and variants get deterministic canonical ids "
+                         "(off for a new tenant; an existing tenant keeps its setting unless given)")
+    ta.add_argument("--timezone", help="IANA zone for zone-less vendor dates (a new tenant: UTC)")
     ta.add_argument("--currency", help="default ISO 4217 currency for vendors that send none")
     ta.set_defaults(fn=cmd_tenants_add)
 
@@ -556,11 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = keys.add_subparsers(dest="keys_cmd", required=True)
     ki = ksub.add_parser("issue")
     ki.add_argument("tenant")
-    ki.add_argument("--expires-in", help="e.g. 30d, 12h")
+    ki.add_argument("--expires-in", type=_duration, help="e.g. 30d, 12h, 90m, 2w (a bare number is days)")
     ki.add_argument("--name")
     ki.add_argument("--rate-limit", type=int, help="requests per second for this key (default: the receiver's)")
     kr = ksub.add_parser("revoke")
-    kr.add_argument("key_id")
+    kr.add_argument("key_id", type=_key_id)
     kl = ksub.add_parser("list")
     kl.add_argument("tenant")
     for k in (ki, kr, kl):
@@ -579,8 +732,8 @@ def build_parser() -> argparse.ArgumentParser:
     et = esub.add_parser("tail", help="decode a topic as JSON lines")
     et.add_argument("topic")
     et.add_argument("--from-beginning", action="store_true")
-    et.add_argument("--max", type=int)
-    et.add_argument("--timeout", type=float, help="stop after this many seconds")
+    et.add_argument("--max", type=_count, help="stop after this many records")
+    et.add_argument("--timeout", type=_seconds, help="stop after this many seconds (whether or not records came)")
     et.set_defaults(fn=cmd_events_tail)
 
     raw = sub.add_parser("raw", help="the raw log")
@@ -596,8 +749,10 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--class", dest="cls", choices=["auth", "mapping", "validation", "processing", "duplicate"])
     fl.add_argument("--provider")
     fl.add_argument("--tenant")
-    fl.add_argument("--since")
-    fl.add_argument("--limit", type=int, default=100)
+    fl.add_argument("--since", type=_time_arg, help="RFC 3339 (Z or ±HH:MM), a date, or e.g. -2h / 7d ago")
+    fl.add_argument("--until", type=_time_arg, help="exclusive; same forms as --since")
+    fl.add_argument("--unresolved", action="store_true", help="only failures not resolved or re-driven yet")
+    fl.add_argument("--limit", type=_count, default=100)
     fl.add_argument("--json", action="store_true")
     fl.set_defaults(fn=cmd_failures_list)
 
@@ -606,8 +761,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--class", dest="cls", choices=["auth", "mapping", "validation", "processing", "duplicate"])
     rp.add_argument("--provider")
     rp.add_argument("--tenant")
-    rp.add_argument("--since")
-    rp.add_argument("--until")
+    rp.add_argument("--since", type=_time_arg, help="receipt time: RFC 3339 (Z or ±HH:MM), a date, or -2h / 7d")
+    rp.add_argument("--until", type=_time_arg, help="exclusive; same forms as --since")
     rp.add_argument("--include-resolved", action="store_true")
     rp.add_argument("--rate", type=float, help="payloads per second (default REPLAY_RATE_PER_S)")
     rp.add_argument("--submit", action="store_true", help="leave the job to the support service instead of "
@@ -646,8 +801,8 @@ def build_parser() -> argparse.ArgumentParser:
                     ).set_defaults(fn=cmd_views_rebuild)
 
     lg = sub.add_parser("ledger", help="check that every acknowledged payload is accounted for")
-    lg.add_argument("--since")
-    lg.add_argument("--until")
+    lg.add_argument("--since", type=_time_arg)
+    lg.add_argument("--until", type=_time_arg)
     lg.add_argument("--tenant")
     lg.add_argument("--grace", type=float, default=60.0,
                     help="seconds a payload may still be in flight before it counts as lost (default 60)")
@@ -667,9 +822,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _environment_error(exc: BaseException) -> str | None:
+    """A one-line cause for what is not a bug of this program: a server down, a database not migrated."""
+    import asyncpg
+    from confluent_kafka import KafkaException
+
+    if isinstance(exc, KafkaException):
+        return f"broker {_settings().kafka_bootstrap_servers}: {exc.args[0].str() if exc.args else exc} " \
+               "(is the stack up? KAFKA_BOOTSTRAP_SERVERS or .run/stack.env)"
+    if isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError)):
+        return f"database: {exc} (DATABASE_URL; `pos-ingest migrate` creates and migrates it)"
+    if isinstance(exc, OSError):
+        return f"{exc} (is the stack up? servers come from the environment and .run/stack.env)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.fn(args))
+    if args.fn in (cmd_up, cmd_run) or os.environ.get("POS_INGEST_DEBUG"):
+        sys.exit(args.fn(args))
+    try:
+        code = args.fn(args)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    except Exception as exc:
+        cause = _environment_error(exc)
+        if cause is None:
+            raise
+        print(f"pos-ingest {args.cmd}: {cause}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
 
 
 if __name__ == "__main__":

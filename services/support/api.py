@@ -150,7 +150,7 @@ async def mappings_import(request: web.Request) -> web.Response:
     if not q.get("tenant") or not q.get("provider"):
         return error(400, "tenant and provider required", "?tenant=T&provider=P with a CSV body")
     try:
-        items = queries.parse_csv(await request.text())
+        items = queries.parse_csv(queries.decode_csv(await request.read()))
         result = await s.add_mappings(q["tenant"], q["provider"], items, actor=user_of(request).name,
                                       remote=request.remote, source="csv")
     except ValueError as exc:

@@ -11,7 +11,7 @@ from ingest.rawlog.publisher import RawPublisher
 from ingest.rawlog.s3 import S3Store
 from services.support.auth import Authenticator
 from services.support.jobs import JobRunner
-from services.support.queries import validate_mappings
+from services.support.queries import check_mapping_target, validate_mappings
 from services.support.redrive import redrive_mapped
 from services.support.settings import SupportServiceSettings
 
@@ -29,6 +29,9 @@ class Support:
                            remote: str | None, source: str = "console") -> dict[str, Any]:
         """Upsert, audit, then re-drive every payload that failed only for mappings that now exist."""
         rows = [(tenant, provider, e, x, c) for e, x, c in validate_mappings(items)]
+        refused = await check_mapping_target(self.pool, tenant, provider)
+        if refused:
+            raise ValueError(refused)
         count = await repositories.upsert_mappings(self.pool, rows)
         await repositories.audit(self.pool, actor, "mappings.upsert", tenant_id=tenant, target=provider,
                                  remote_addr=remote, details={"rows": len(rows), "source": source,

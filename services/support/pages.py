@@ -250,9 +250,9 @@ async def mappings_import(request: web.Request) -> web.Response:
     s, form = request.app[SUPPORT], await request.post()
     back = str(form.get("back") or "/mappings")
     upload = form.get("file")
-    text = upload.file.read().decode("utf-8-sig") if isinstance(upload, web.FileField) else ""
-    text = text or str(form.get("text") or "")
     try:
+        text = queries.decode_csv(upload.file.read()) if isinstance(upload, web.FileField) else ""
+        text = text or str(form.get("text") or "")
         result = await s.add_mappings(str(form.get("tenant") or ""), str(form.get("provider") or ""),
                                       queries.parse_csv(text), actor=user_of(request).name, remote=request.remote,
                                       source="csv")

@@ -141,26 +141,122 @@ async def resolve_failure(pool: asyncpg.Pool, failure_id: str, *, resolution: st
     return _failure_json(dict(row)) if row else None
 
 
-def validate_mappings(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    out = []
-    for n, m in enumerate(items):
-        entity = str(m.get("entity") or "").strip()
-        ext = str(m.get("externalId") or m.get("external_id") or "").strip()
-        canonical = str(m.get("canonicalId") or m.get("canonical_id") or "").strip()
-        if entity not in ENTITIES:
-            raise ValueError(f"row {n + 1}: entity {entity!r} is not one of {', '.join(ENTITIES)}")
-        if not ext or not canonical:
-            raise ValueError(f"row {n + 1}: externalId and canonicalId are required")
-        out.append((entity, ext, canonical))
-    return out
+MAPPING_COLUMNS = ("entity", "external_id", "canonical_id")
+MAX_REPORTED = 20
+
+
+class MappingFileError(ValueError):
+    """Every problem of a mapping file or list, each with where it is (``line N`` of a file, ``row N`` of a list).
+
+    Nothing is imported when there is one: a half-imported file is worse than none.
+    """
+
+    def __init__(self, problems: list[tuple[str | None, str]]) -> None:
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self, source: str | None = None) -> str:
+        """``line 3: …`` (or ``FILE:3: …`` when ``source`` names the file), the first 20 problems."""
+        out = []
+        for where, message in self.problems[:MAX_REPORTED]:
+            if source and where and where.startswith("line "):
+                out.append(f"{source}:{where[5:]}: {message}")
+            elif source:
+                out.append(f"{source}: {where + ': ' if where else ''}{message}")
+            else:
+                out.append(f"{where + ': ' if where else ''}{message}")
+        if len(self.problems) > MAX_REPORTED:
+            out.append(f"... and {len(self.problems) - MAX_REPORTED} more")
+        return "\n".join(out) if source else "; ".join(out)
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM); otherwise the line of the first byte that is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise MappingFileError([(f"line {line}", f"not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as "
+                                                  "UTF-8 CSV")]) from exc
 
 
 def parse_csv(text: str) -> list[dict[str, Any]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = {"entity", "external_id", "canonical_id"} - set(reader.fieldnames or [])
-    if missing:
-        raise ValueError(f"missing columns {', '.join(sorted(missing))} (expected entity,external_id,canonical_id)")
-    return list(reader)
+    """Rows of a mapping CSV as ``{entity, externalId, canonicalId, line}``.
+
+    Header names are matched case- and space-insensitively, other columns are ignored, blank lines skipped,
+    quoting and CRLF are standard CSV.
+    """
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise MappingFileError([(None, "empty file: expected a header line entity,external_id,canonical_id")])
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        names = [h.strip().lower() for h in header]
+        missing = [c for c in MAPPING_COLUMNS if c not in names]
+        if missing:
+            raise MappingFileError([("line 1", f"missing columns {', '.join(missing)} (the header is "
+                                               f"{','.join(header)!r}; expected entity,external_id,canonical_id, "
+                                               "comma-separated)")])
+        at = {c: names.index(c) for c in MAPPING_COLUMNS}
+        items = []
+        for record in reader:
+            if not any(field.strip() for field in record):
+                continue
+            item = {"line": reader.line_num}
+            for column, key in zip(MAPPING_COLUMNS, ("entity", "externalId", "canonicalId")):
+                item[key] = record[at[column]] if at[column] < len(record) else ""
+            items.append(item)
+    except csv.Error as exc:
+        raise MappingFileError([(f"line {reader.line_num}", f"not readable as CSV: {exc}")]) from exc
+    return items
+
+
+def validate_mappings(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(entity, external id, canonical id) of every item, or every problem at once (MappingFileError).
+
+    Entities are case-insensitive; the same row twice is one mapping; one key mapped to two canonical ids is
+    a problem naming both places.
+    """
+    if not items:
+        raise MappingFileError([(None, "no mapping rows")])
+    problems: list[tuple[str | None, str]] = []
+    out: list[tuple[str, str, str]] = []
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    for n, m in enumerate(items):
+        where = f"line {m['line']}" if isinstance(m, dict) and m.get("line") else f"row {n + 1}"
+        if not isinstance(m, dict):
+            problems.append((where, "not an object {entity, externalId, canonicalId}"))
+            continue
+        entity = str(m.get("entity") or "").strip().lower()
+        ext = str(m.get("externalId") or m.get("external_id") or "").strip()
+        canonical = str(m.get("canonicalId") or m.get("canonical_id") or "").strip()
+        if entity not in ENTITIES:
+            problems.append((where, f"entity {str(m.get('entity') or '')!r} is not one of {', '.join(ENTITIES)}"))
+            continue
+        if not ext or not canonical:
+            problems.append((where, "external_id and canonical_id are required"))
+            continue
+        first = seen.get((entity, ext))
+        if first is None:
+            seen[(entity, ext)] = (canonical, where)
+            out.append((entity, ext, canonical))
+        elif first[0] != canonical:
+            problems.append((where, f"{entity} {ext!r} maps to {canonical!r} here but to {first[0]!r} on {first[1]}"))
+    if problems:
+        raise MappingFileError(problems)
+    return out
+
+
+async def check_mapping_target(pool: asyncpg.Pool | asyncpg.Connection, tenant: str, provider: str) -> str | None:
+    """Why mappings cannot be stored for this tenant/provider, or None: they would never be read."""
+    from ingest.adapters.registry import registered_providers
+
+    if not await repositories.tenant_exists(pool, tenant):
+        return f"unknown tenant {tenant!r}"
+    if provider not in registered_providers():
+        return f"unknown provider {provider!r}; one of: {', '.join(registered_providers())}"
+    return None
 
 
 async def list_mappings(pool: asyncpg.Pool, tenant: str, provider: str | None, limit: int = 1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 
@@ -139,6 +140,32 @@ def test_mapping_csv_import_export(stack: Stack, tmp_path) -> None:  # type: ign
     status, bad = api(stack, "POST", f"/api/v1/mappings/import?tenant={tenant}&provider=inhouse-wms",
                       raw=b"entity,external_id\nitem,x\n", content_type="text/csv")
     assert status == 400 and "canonical_id" in bad["error"]["details"]
+
+
+def test_mapping_import_and_add_refuse_what_they_cannot_store_whole(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tenant = tenant_with_partial_mappings(stack, tmp_path)
+    before = api(stack, "GET", f"/api/v1/mappings?tenant={tenant}")[1]["items"]
+
+    def imports(body: bytes, t: str = tenant, provider: str = "inhouse-wms") -> tuple[int, Any]:
+        return api(stack, "POST", f"/api/v1/mappings/import?tenant={t}&provider={provider}", raw=body,
+                   content_type="text/csv")
+
+    status, bad = imports(b"entity,external_id,canonical_id\nitem,D1,item-1\nitem,OK,ok\nitem,D1,item-2\n")
+    assert status == 400 and "line 4" in bad["error"]["details"] and "line 2" in bad["error"]["details"]
+    status, bad = imports(b"entity,external_id,canonical_id\nitem,\xff,x\n")
+    assert status == 400 and "UTF-8" in bad["error"]["details"]
+    status, bad = imports(b"entity,external_id,canonical_id\nitem,I1,item-1\n", t=f"ghost{uuid.uuid4().hex[:6]}")
+    assert status == 400 and "unknown tenant" in bad["error"]["details"]
+    status, bad = imports(b"entity,external_id,canonical_id\nitem,I1,item-1\n", provider="no-such-provider")
+    assert status == 400 and "unknown provider" in bad["error"]["details"]
+    status, bad = api(stack, "POST", "/api/v1/mappings", {"tenant": tenant, "provider": "inhouse-wms", "mappings": [
+        {"entity": "item", "externalId": "Q", "canonicalId": "q1"},
+        {"entity": "item", "externalId": "Q", "canonicalId": "q2"}]})
+    assert status == 400 and "row 2" in bad["error"]["details"]
+    assert api(stack, "GET", f"/api/v1/mappings?tenant={tenant}")[1]["items"] == before
+    # the same row twice is one mapping, entity names are case-insensitive
+    status, res = imports(b"entity,external_id,canonical_id\nItem,S1,item-s\nitem,S1,item-s\n")
+    assert status == 200 and res["upserted"] == 1
 
 
 def test_retention_partitions_and_lifecycle(stack: Stack) -> None:
