@@ -263,8 +263,18 @@ async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provide
     return _reply(reply)
 
 
+def post_only(request: web.Request) -> web.Response:
+    """A method other than POST on a webhook route."""
+    return error(405, "method not allowed", f"{request.method} is not allowed on {request.path[:200]!r}; use POST",
+                 headers={"Allow": "POST"})
+
+
 def resolve_route(kind: str, provider: str, tail: str) -> tuple[str, str] | web.Response:
-    """(provider, family) for a path, or the 404 envelope naming what is wrong."""
+    """(provider, family) for a path, or the 404 envelope naming what is wrong. One trailing slash is the same
+    route: vendors paste URLs into dashboards that add one."""
+    if kind not in KIND_FAMILIES and kind != "partner":
+        return error(404, "unknown route", f"no integration kind {kind[:64]!r}")
+    tail = tail[:-1] if tail.endswith("/") else tail
     if provider not in ADAPTERS:
         return error(404, "unknown provider", f"{provider[:64]!r} is not a provider")
     try:

@@ -162,4 +162,5 @@ def register(app: web.Application, rx: Receiver, store: S3Store) -> None:
     async def handler(request: web.Request) -> web.Response:
         return await receive_import(request, rx, store)
 
-    app.router.add_post("/v1/integrations/seller/{provider}/import", handler)
+    # one trailing slash is the same route (as for webhooks: handlers.resolve_route)
+    app.router.add_post("/v1/integrations/seller/{provider}/import{slash:/?}", handler)
