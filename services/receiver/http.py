@@ -46,6 +46,8 @@ def tenant_of(host: str | None, base_domain: str) -> str | None:
     if name.startswith("["):
         return None
     name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    if name.endswith("."):  # an absolute name (``acme.localhost.``) is the same host
+        name = name[:-1]
     suffix = "." + base_domain.lower().strip(".")
     if not name.endswith(suffix):
         return None

@@ -197,3 +197,16 @@ def test_methods_trailing_slashes_and_unknown_paths(stack: Stack, setup: tuple[s
     status, payload, _ = request(stack, tenant, "POST", WMS.path + "/", body, signed(body))
     assert status == 202 and set(payload) == {"rawId", "status"}, payload
 
+def test_host_forms_that_name_the_tenant(stack: Stack, setup: tuple[str, str]) -> None:
+    tenant, key = setup
+    port = stack.receiver.rsplit(":", 1)[1]
+    for host in (f"{tenant}.localhost:{port}", f"{tenant.upper()}.LOCALHOST:{port}", f"{tenant}.localhost",
+                 f"{tenant}.localhost.:{port}", f"{tenant}.localhost."):  # an absolute name (trailing dot) too
+        status, payload, _ = request(stack, tenant, "GET", "/api/v1/auth/whoami", None, {"X-Api-Key": key},
+                                     host_header=host)
+        assert (status, payload.get("tenantId")) == (200, tenant), (host, status, payload)
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"x.{tenant}.localhost:{port}",
+                 f"{tenant}.localhost.evil.example:{port}", f"{tenant}.localhost..:{port}", ""):
+        result = request(stack, tenant, "GET", "/api/v1/auth/whoami", None, {"X-Api-Key": key}, host_header=host)
+        assert_envelope(result, 404)
+        assert result[1]["error"]["message"] == "unknown tenant", (host, result)
