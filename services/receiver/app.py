@@ -85,14 +85,14 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
         if provider not in ADAPTERS or adapter_class(provider).kind != kind:
             return error(404, "unknown route", f"no {kind} provider {provider[:64]!r}")
         if not isinstance(resolve_route(kind, provider, request.match_info["tail"]), web.Response):
-            return post_only(request)  # a webhook route: vendors POST to it, there is nothing to GET
+            return await post_only(request, rx)  # a webhook route: vendors POST to it, there is nothing to GET
         return await answer_query(request, rx, kind=kind, provider=provider, tail=request.match_info["tail"])
 
     async def other_method(request: web.Request) -> web.Response:
         """PUT, DELETE, … on a webhook path: 405 naming POST where the route exists, else its 404."""
         resolved = resolve_route(request.match_info["kind"], request.match_info["provider"],
                                  request.match_info["tail"])
-        return resolved if isinstance(resolved, web.Response) else post_only(request)
+        return resolved if isinstance(resolved, web.Response) else await post_only(request, rx)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -153,6 +153,20 @@ def _tenant_or_404(request: web.Request, settings: ReceiverSettings) -> str | we
     return tenant
 
 
+async def _known_tenant(request: web.Request, rx: Receiver) -> str | web.Response:
+    """The Host's tenant when it exists; else its 404 (503 when the database cannot say)."""
+    tenant = _tenant_or_404(request, rx.settings)
+    if isinstance(tenant, web.Response):
+        return tenant
+    try:
+        if not await rx.tenant_known(tenant):
+            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
+    except PG_OUTAGE:
+        return error(503, "database unavailable", "retry later",
+                     headers={"Retry-After": str(rx.settings.retry_after_s)})
+    return tenant
+
+
 def _reply(reply: Reply) -> web.Response:
     if isinstance(reply.body, (dict, list)):
         return web.json_response(reply.body, status=reply.status)
@@ -162,15 +176,9 @@ def _reply(reply: Reply) -> web.Response:
 
 async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: str, family: str) -> web.Response:
     settings = rx.settings
-    tenant = _tenant_or_404(request, settings)
+    tenant = await _known_tenant(request, rx)
     if isinstance(tenant, web.Response):
         return tenant
-    try:
-        if not await rx.tenant_known(tenant):
-            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
-    except PG_OUTAGE:
-        return error(503, "database unavailable", "retry later",
-                     headers={"Retry-After": str(settings.retry_after_s)})
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
         return error(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
     content_type = request.headers.get("Content-Type", "")
@@ -244,12 +252,10 @@ def accepted(raw_id: str) -> web.Response:
 async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provider: str, tail: str) -> web.Response:
     """GET handshakes on provider-specific paths (e.g. Uniware's ``/authToken``): answered from the source's
     secrets by the adapter, never stored."""
-    tenant = _tenant_or_404(request, rx.settings)
+    tenant = await _known_tenant(request, rx)
     if isinstance(tenant, web.Response):
         return tenant
     try:
-        if not await rx.tenant_known(tenant):
-            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
         source = await rx.source(tenant, provider)
     except PG_OUTAGE:
         return error(503, "database unavailable", "retry later",
@@ -263,8 +269,12 @@ async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provide
     return _reply(reply)
 
 
-def post_only(request: web.Request) -> web.Response:
-    """A method other than POST on a webhook route."""
+async def post_only(request: web.Request, rx: Receiver) -> web.Response:
+    """A method other than POST on a webhook route: 405, on a tenant's host (an unknown tenant is a 404 whatever
+    the method)."""
+    tenant = await _known_tenant(request, rx)
+    if isinstance(tenant, web.Response):
+        return tenant
     return error(405, "method not allowed", f"{request.method} is not allowed on {request.path[:200]!r}; use POST",
                  headers={"Allow": "POST"})
 

@@ -178,6 +178,9 @@ def test_methods_trailing_slashes_and_unknown_paths(stack: Stack, setup: tuple[s
             assert (status, headers.get("Allow")) == (405, "POST"), (method, status, payload, headers)
             if method != "HEAD":
                 assert_envelope((status, payload, headers), 405)
+            # an unknown tenant is a 404 whatever the method
+            result = request(stack, "nosuchtenant", method, WMS.path)
+            assert result[0] == 404 and (method == "HEAD" or result[1]["error"]["message"] == "unknown tenant")
         # routes that do not exist stay 404 whatever the method
         for method in ("GET", "PUT", "POST"):
             for path in ("/v1/integrations/erp/inhouse-wms/webhooks/menu", "/v1/integrations/erp/nosuch/webhooks/stock",
