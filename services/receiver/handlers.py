@@ -197,10 +197,6 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
                                InvalidSignature(f"{remote} is not in the source's allowlist",
                                                 reason_code="ip_not_allowed"), remote)
         return error(401, *UNAUTHORIZED)
-    if source is not None and source.rate_limit_per_s:
-        wait = rx.limiter.take(("source", source.source_id), float(source.rate_limit_per_s))
-        if wait:
-            return too_many(wait, "source")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -217,6 +213,12 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
     except InvalidSignature as exc:
         rx.record_auth_failure(tenant, provider, request.path, exc, remote)
         return error(401, *UNAUTHORIZED)
+    # the source's rate limit is the vendor's, so only its verified requests spend it: anyone who knows the URL
+    # could otherwise drain it with unsigned requests and have the vendor's real webhooks refused
+    if source.rate_limit_per_s:
+        wait = rx.limiter.take(("source", source.source_id), float(source.rate_limit_per_s))
+        if wait:
+            return too_many(wait, "source")
     if media == "application/json" or media.endswith("+json"):
         problem = json_body_problem(body, settings.max_json_depth)
         if problem is not None:

@@ -166,6 +166,20 @@ def test_source_rate_limit_is_429_with_retry_after(stack: Stack) -> None:
     assert limited[0][1]["error"]["code"] == 429 and int(limited[0][2]["Retry-After"]) >= 1
 
 
+def test_unsigned_requests_do_not_spend_the_vendors_rate_limit(stack: Stack) -> None:
+    """Anyone who knows a webhook URL can send unsigned requests: they are 401s, and they must not drain the
+    source's bucket, or the vendor's real webhooks get 429s (and some vendors never retry)."""
+    scheme = SCHEMES[1]
+    tenant = new_tenant(stack)
+    secret = scheme.secrets[0]
+    stack.cli("sources", "add", tenant, scheme.provider, "--secret", secret, "--rate-limit", "1")
+    body = scheme.body
+    junk = [post(stack.receiver, tenant, scheme.path, body, {})[0] for _ in range(20)]
+    assert set(junk) == {401}, junk
+    status, payload = _send(stack, tenant, scheme, body, scheme.headers(secret, body))
+    assert status == 202, payload
+
+
 def test_credentials_are_redacted_and_secrets_encrypted_at_rest(stack: Stack) -> None:
     scheme = SCHEMES[5]  # basic auth: the credential is in Authorization
     tenant = new_tenant(stack)
