@@ -153,7 +153,7 @@ def _tenant_or_404(request: web.Request, settings: ReceiverSettings) -> str | we
     return tenant
 
 
-async def _known_tenant(request: web.Request, rx: Receiver) -> str | web.Response:
+async def known_tenant(request: web.Request, rx: Receiver) -> str | web.Response:
     """The Host's tenant when it exists; else its 404 (503 when the database cannot say)."""
     tenant = _tenant_or_404(request, rx.settings)
     if isinstance(tenant, web.Response):
@@ -167,6 +167,17 @@ async def _known_tenant(request: web.Request, rx: Receiver) -> str | web.Respons
     return tenant
 
 
+def address_refused(rx: Receiver, request: web.Request, tenant: str, provider: str,
+                    source: repositories.Source | None, remote: str | None) -> web.Response | None:
+    """The 401 (and an audited ``ip_not_allowed``) when the source's allowlist does not hold the client."""
+    if source is None or ip_allowed(remote, parse_networks(source.ip_allowlist)):
+        return None
+    rx.record_auth_failure(tenant, provider, request.path,
+                           InvalidSignature(f"{remote} is not in the source's allowlist", reason_code="ip_not_allowed"),
+                           remote)
+    return error(401, *UNAUTHORIZED)
+
+
 def _reply(reply: Reply) -> web.Response:
     if isinstance(reply.body, (dict, list)):
         return web.json_response(reply.body, status=reply.status)
@@ -176,7 +187,7 @@ def _reply(reply: Reply) -> web.Response:
 
 async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: str, family: str) -> web.Response:
     settings = rx.settings
-    tenant = await _known_tenant(request, rx)
+    tenant = await known_tenant(request, rx)
     if isinstance(tenant, web.Response):
         return tenant
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
@@ -192,11 +203,9 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
                      headers={"Retry-After": str(settings.retry_after_s)})
     remote = rx.client(request)
     # before the body is read: a refused sender costs us no bandwidth and no memory
-    if source is not None and not ip_allowed(remote, parse_networks(source.ip_allowlist)):
-        rx.record_auth_failure(tenant, provider, request.path,
-                               InvalidSignature(f"{remote} is not in the source's allowlist",
-                                                reason_code="ip_not_allowed"), remote)
-        return error(401, *UNAUTHORIZED)
+    refused = address_refused(rx, request, tenant, provider, source, remote)
+    if refused is not None:
+        return refused
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -254,7 +263,7 @@ def accepted(raw_id: str) -> web.Response:
 async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provider: str, tail: str) -> web.Response:
     """GET handshakes on provider-specific paths (e.g. Uniware's ``/authToken``): answered from the source's
     secrets by the adapter, never stored."""
-    tenant = await _known_tenant(request, rx)
+    tenant = await known_tenant(request, rx)
     if isinstance(tenant, web.Response):
         return tenant
     try:
@@ -274,7 +283,7 @@ async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provide
 async def post_only(request: web.Request, rx: Receiver) -> web.Response:
     """A method other than POST on a webhook route: 405, on a tenant's host (an unknown tenant is a 404 whatever
     the method)."""
-    tenant = await _known_tenant(request, rx)
+    tenant = await known_tenant(request, rx)
     if isinstance(tenant, web.Response):
         return tenant
     return error(405, "method not allowed", f"{request.method} is not allowed on {request.path[:200]!r}; use POST",
