@@ -17,7 +17,7 @@ from ingest.rawlog.writer import RawLogWriter
 from ingest.runtime import settle_heap
 from ingest.settings import ReceiverSettings
 from services.receiver import imports
-from services.receiver.handlers import Receiver, answer_query, receive, resolve_route
+from services.receiver.handlers import Receiver, answer_query, post_only, receive, resolve_route
 from services.receiver.http import error, metrics_middleware
 from services.receiver.partner import add_routes as add_partner_routes
 from services.receiver.security import PARSER_FIELD_LIMIT, AuthFailureLog, header_limit_middleware
@@ -84,7 +84,15 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
         kind, provider = request.match_info["kind"], request.match_info["provider"]
         if provider not in ADAPTERS or adapter_class(provider).kind != kind:
             return error(404, "unknown route", f"no {kind} provider {provider[:64]!r}")
+        if not isinstance(resolve_route(kind, provider, request.match_info["tail"]), web.Response):
+            return await post_only(request, rx)  # a webhook route: vendors POST to it, there is nothing to GET
         return await answer_query(request, rx, kind=kind, provider=provider, tail=request.match_info["tail"])
+
+    async def other_method(request: web.Request) -> web.Response:
+        """PUT, DELETE, … on a webhook path: 405 naming POST where the route exists, else its 404."""
+        resolved = resolve_route(request.match_info["kind"], request.match_info["provider"],
+                                 request.match_info["tail"])
+        return resolved if isinstance(resolved, web.Response) else await post_only(request, rx)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -105,6 +113,7 @@ async def create_app(settings: ReceiverSettings) -> web.Application:
     imports.register(app, rx, store)  # before the generic route, so the streamed import wins
     app.router.add_post("/v1/integrations/{kind:pos|erp|seller|partner}/{provider}/{tail:.+}", webhook)
     app.router.add_get("/v1/integrations/{kind:pos|erp|seller}/{provider}/{tail:.+}", handshake)
+    app.router.add_route("*", "/v1/integrations/{kind}/{provider}/{tail:.+}", other_method)
     add_partner_routes(app, rx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

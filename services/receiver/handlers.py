@@ -153,6 +153,31 @@ def _tenant_or_404(request: web.Request, settings: ReceiverSettings) -> str | we
     return tenant
 
 
+async def known_tenant(request: web.Request, rx: Receiver) -> str | web.Response:
+    """The Host's tenant when it exists; else its 404 (503 when the database cannot say)."""
+    tenant = _tenant_or_404(request, rx.settings)
+    if isinstance(tenant, web.Response):
+        return tenant
+    try:
+        if not await rx.tenant_known(tenant):
+            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
+    except PG_OUTAGE:
+        return error(503, "database unavailable", "retry later",
+                     headers={"Retry-After": str(rx.settings.retry_after_s)})
+    return tenant
+
+
+def address_refused(rx: Receiver, request: web.Request, tenant: str, provider: str,
+                    source: repositories.Source | None, remote: str | None) -> web.Response | None:
+    """The 401 (and an audited ``ip_not_allowed``) when the source's allowlist does not hold the client."""
+    if source is None or ip_allowed(remote, parse_networks(source.ip_allowlist)):
+        return None
+    rx.record_auth_failure(tenant, provider, request.path,
+                           InvalidSignature(f"{remote} is not in the source's allowlist", reason_code="ip_not_allowed"),
+                           remote)
+    return error(401, *UNAUTHORIZED)
+
+
 def _reply(reply: Reply) -> web.Response:
     if isinstance(reply.body, (dict, list)):
         return web.json_response(reply.body, status=reply.status)
@@ -162,15 +187,9 @@ def _reply(reply: Reply) -> web.Response:
 
 async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: str, family: str) -> web.Response:
     settings = rx.settings
-    tenant = _tenant_or_404(request, settings)
+    tenant = await known_tenant(request, rx)
     if isinstance(tenant, web.Response):
         return tenant
-    try:
-        if not await rx.tenant_known(tenant):
-            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
-    except PG_OUTAGE:
-        return error(503, "database unavailable", "retry later",
-                     headers={"Retry-After": str(settings.retry_after_s)})
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
         return error(413, "payload too large", f"limit is {settings.max_body_bytes} bytes")
     content_type = request.headers.get("Content-Type", "")
@@ -184,15 +203,9 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
                      headers={"Retry-After": str(settings.retry_after_s)})
     remote = rx.client(request)
     # before the body is read: a refused sender costs us no bandwidth and no memory
-    if source is not None and not ip_allowed(remote, parse_networks(source.ip_allowlist)):
-        rx.record_auth_failure(tenant, provider, request.path,
-                               InvalidSignature(f"{remote} is not in the source's allowlist",
-                                                reason_code="ip_not_allowed"), remote)
-        return error(401, *UNAUTHORIZED)
-    if source is not None and source.rate_limit_per_s:
-        wait = rx.limiter.take(("source", source.source_id), float(source.rate_limit_per_s))
-        if wait:
-            return too_many(wait, "source")
+    refused = address_refused(rx, request, tenant, provider, source, remote)
+    if refused is not None:
+        return refused
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -209,6 +222,12 @@ async def receive(request: web.Request, rx: Receiver, *, kind: str, provider: st
     except InvalidSignature as exc:
         rx.record_auth_failure(tenant, provider, request.path, exc, remote)
         return error(401, *UNAUTHORIZED)
+    # the source's rate limit is the vendor's, so only its verified requests spend it: anyone who knows the URL
+    # could otherwise drain it with unsigned requests and have the vendor's real webhooks refused
+    if source.rate_limit_per_s:
+        wait = rx.limiter.take(("source", source.source_id), float(source.rate_limit_per_s))
+        if wait:
+            return too_many(wait, "source")
     if media == "application/json" or media.endswith("+json"):
         problem = json_body_problem(body, settings.max_json_depth)
         if problem is not None:
@@ -244,12 +263,10 @@ def accepted(raw_id: str) -> web.Response:
 async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provider: str, tail: str) -> web.Response:
     """GET handshakes on provider-specific paths (e.g. Uniware's ``/authToken``): answered from the source's
     secrets by the adapter, never stored."""
-    tenant = _tenant_or_404(request, rx.settings)
+    tenant = await known_tenant(request, rx)
     if isinstance(tenant, web.Response):
         return tenant
     try:
-        if not await rx.tenant_known(tenant):
-            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
         source = await rx.source(tenant, provider)
     except PG_OUTAGE:
         return error(503, "database unavailable", "retry later",
@@ -263,8 +280,22 @@ async def answer_query(request: web.Request, rx: Receiver, *, kind: str, provide
     return _reply(reply)
 
 
+async def post_only(request: web.Request, rx: Receiver) -> web.Response:
+    """A method other than POST on a webhook route: 405, on a tenant's host (an unknown tenant is a 404 whatever
+    the method)."""
+    tenant = await known_tenant(request, rx)
+    if isinstance(tenant, web.Response):
+        return tenant
+    return error(405, "method not allowed", f"{request.method} is not allowed on {request.path[:200]!r}; use POST",
+                 headers={"Allow": "POST"})
+
+
 def resolve_route(kind: str, provider: str, tail: str) -> tuple[str, str] | web.Response:
-    """(provider, family) for a path, or the 404 envelope naming what is wrong."""
+    """(provider, family) for a path, or the 404 envelope naming what is wrong. One trailing slash is the same
+    route: vendors paste URLs into dashboards that add one."""
+    if kind not in KIND_FAMILIES and kind != "partner":
+        return error(404, "unknown route", f"no integration kind {kind[:64]!r}")
+    tail = tail[:-1] if tail.endswith("/") else tail
     if provider not in ADAPTERS:
         return error(404, "unknown provider", f"{provider[:64]!r} is not a provider")
     try:

@@ -46,6 +46,8 @@ def tenant_of(host: str | None, base_domain: str) -> str | None:
     if name.startswith("["):
         return None
     name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    if name.endswith("."):  # an absolute name (``acme.localhost.``) is the same host
+        name = name[:-1]
     suffix = "." + base_domain.lower().strip(".")
     if not name.endswith(suffix):
         return None
@@ -66,9 +68,7 @@ def metrics_middleware(service: str) -> Callable[..., Awaitable[web.StreamRespon
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            response = error(exc.status, exc.reason or "error", exc.text or "", headers=None)
-            if exc.status == 405:
-                response.headers["Allow"] = exc.headers.get("Allow", "")
+            response = http_exception(request, exc)
         key = (route, request.method, response.status)
         children = cached.get(key)
         if children is None:  # labels() takes a lock and builds its key on every call: once per label set
@@ -80,6 +80,23 @@ def metrics_middleware(service: str) -> Callable[..., Awaitable[web.StreamRespon
         return response
 
     return middleware
+
+
+def http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """An ``HTTPException`` in the envelope; the router's own (no route, method not allowed) saying what was
+    wrong, where aiohttp's text is only "404: Not Found"."""
+    path = request.path[:200]
+    if getattr(request.match_info, "http_exception", None) is exc:
+        if exc.status == 404:
+            return error(404, "unknown route", f"no route {request.method} {path!r}")
+        if exc.status == 405:
+            allow = exc.headers.get("Allow", "")
+            return error(405, "method not allowed", f"{request.method} is not allowed on {path!r}; use {allow}",
+                         headers={"Allow": allow})
+    response = error(exc.status, exc.reason or "error", exc.text or "")
+    if exc.status == 405:
+        response.headers["Allow"] = exc.headers.get("Allow", "")
+    return response
 
 
 def json_body_error(exc: Exception) -> web.Response:

@@ -25,8 +25,8 @@ from ingest.db.pool import PG_OUTAGE
 from ingest.errors import DependencyUnavailable, InvalidSignature
 from ingest.rawlog.publisher import raw_received
 from ingest.rawlog.s3 import S3Store
-from services.receiver.handlers import UNAUTHORIZED, Receiver, resolve_route
-from services.receiver.http import error, redact_headers, tenant_of
+from services.receiver.handlers import UNAUTHORIZED, Receiver, address_refused, known_tenant, resolve_route
+from services.receiver.http import error, redact_headers
 
 log = logging.getLogger(__name__)
 
@@ -102,21 +102,24 @@ async def receive_import(request: web.Request, rx: Receiver, store: S3Store) -> 
     if isinstance(resolved, web.Response):
         return resolved
     provider = resolved[0]
-    tenant = tenant_of(request.host, settings.tenant_base_domain)
-    if tenant is None:
-        return error(404, "unknown tenant", f"no tenant in host {request.host!r}")
+    tenant = await known_tenant(request, rx)
+    if isinstance(tenant, web.Response):
+        return tenant
     retry = {"Retry-After": str(settings.retry_after_s)}
     try:
-        if not await rx.tenant_known(tenant):
-            return error(404, "unknown tenant", f"tenant {tenant!r} does not exist")
         source = await rx.source(tenant, provider)
     except PG_OUTAGE:
         return error(503, "database unavailable", "retry later", headers=retry)
+    remote = rx.client(request)
+    # the source's allowlist covers its import route too, before a byte of the file is read
+    refused = address_refused(rx, request, tenant, provider, source, remote)
+    if refused is not None:
+        return refused
     admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
     if not _token_ok(_bearer(request), [*(source.secrets if source else []), admin]):
         reason = "no_source" if source is None and not admin else "bad_token"
         rx.record_auth_failure(tenant, provider, request.path,
-                               InvalidSignature("import bearer token did not verify", reason_code=reason))
+                               InvalidSignature("import bearer token did not verify", reason_code=reason), remote)
         return error(401, *UNAUTHORIZED)
     if request.content_length is not None and request.content_length > settings.max_import_bytes:
         return error(413, "payload too large", f"limit is {settings.max_import_bytes} bytes")
@@ -162,4 +165,5 @@ def register(app: web.Application, rx: Receiver, store: S3Store) -> None:
     async def handler(request: web.Request) -> web.Response:
         return await receive_import(request, rx, store)
 
-    app.router.add_post("/v1/integrations/seller/{provider}/import", handler)
+    # one trailing slash is the same route (as for webhooks: handlers.resolve_route)
+    app.router.add_post("/v1/integrations/seller/{provider}/import{slash:/?}", handler)

@@ -50,6 +50,12 @@ def _unavailable(rx: Receiver, what: str = "database unavailable") -> web.Respon
 
 
 # --- authentication ---------------------------------------------------------------------------
+def unauthorized() -> web.Response:
+    """Contract §3: the same 401 whatever the reason (missing, invalid, expired, revoked, another tenant's key,
+    an address the source does not allow); the reason goes to the audit log only."""
+    return error(401, "unauthorized", "a valid X-Api-Key for this tenant is required")
+
+
 async def authenticate(request: web.Request, rx: Receiver) -> tuple[str, apikeys.ApiKey] | web.Response:
     """(tenant, key) for a request on a tenant's host with a valid key of that tenant, else the error."""
     tenant = tenant_of(request.host, rx.settings.tenant_base_domain)
@@ -68,12 +74,11 @@ async def authenticate(request: web.Request, rx: Receiver) -> tuple[str, apikeys
     if key is None:
         reason = "missing_api_key" if not presented else "invalid_api_key"
         rx.auth_failed(AuthFailure("apikey", reason, tenant, request.path, remote))
-        return error(401, "missing api key" if not presented else "invalid api key",
-                     "a valid X-Api-Key for this tenant is required")
+        return unauthorized()
     # a `standard` source, when the operator configured one, narrows the partner by address and rate
     if source is not None and not ip_allowed(remote, parse_networks(source.ip_allowlist)):
         rx.auth_failed(AuthFailure("apikey", "ip_not_allowed", tenant, request.path, remote))
-        return error(401, "invalid api key", "a valid X-Api-Key for this tenant is required")
+        return unauthorized()
     wait = rx.limiter.take(("key", key.key_id), float(key.rate_limit_per_s or rx.settings.partner_rate_limit_per_s))
     if not wait and source is not None and source.rate_limit_per_s:
         wait = rx.limiter.take(("source", source.source_id), float(source.rate_limit_per_s))

@@ -111,7 +111,7 @@ def test_partner_flow_without_auto_create(stack: Stack) -> None:
 
     stack.cli("keys", "revoke", str(issued["apiKeyId"]))
     status, denied, _ = call(stack, tenant, "GET", "/api/v1/auth/whoami", key)
-    assert (status, denied["error"]["message"]) == (401, "invalid api key")
+    assert (status, denied["error"]["message"]) == (401, "unauthorized")
 
 
 def test_keys_are_tenant_scoped_and_401s_are_uniform(stack: Stack) -> None:
@@ -120,10 +120,9 @@ def test_keys_are_tenant_scoped_and_401s_are_uniform(stack: Stack) -> None:
     foreign = issue(stack, other, "--expires-in", "1d")
     status, body, _ = call(stack, other, "GET", "/api/v1/auth/whoami", foreign["apiKey"])
     assert status == 200 and body["expiresAt"].endswith("Z")
-    status, body, _ = call(stack, tenant, "GET", "/api/v1/auth/whoami", None)
-    assert (status, body["error"]["message"]) == (401, "missing api key")
-    invalid = {"code": 401, "message": "invalid api key", "details": "a valid X-Api-Key for this tenant is required"}
-    for presented in (foreign["apiKey"], key + "x", "pk_1_" + "A" * 43, "garbage", "' OR 1=1 --"):
+    # contract §3: a 401 has the same body whatever the reason, a missing key included
+    invalid = {"code": 401, "message": "unauthorized", "details": "a valid X-Api-Key for this tenant is required"}
+    for presented in (None, "", foreign["apiKey"], key + "x", "pk_1_" + "A" * 43, "garbage", "' OR 1=1 --"):
         status, body, _ = call(stack, tenant, "GET", "/api/v1/auth/whoami", presented)
         assert (status, body) == (401, {"error": invalid}), presented
     # a key of one tenant cannot read another tenant's operations either
@@ -136,6 +135,7 @@ def test_keys_are_tenant_scoped_and_401s_are_uniform(stack: Stack) -> None:
     while call(stack, tenant, "GET", "/api/v1/auth/whoami", expired["apiKey"])[0] != 401:
         assert time.monotonic() < deadline, "expired key still accepted"
         time.sleep(0.2)
+    assert call(stack, tenant, "GET", "/api/v1/auth/whoami", expired["apiKey"])[1] == {"error": invalid}
     audit = stack.wait_for("SELECT actor, action, remote_addr, details FROM audit_log WHERE tenant_id = $1 "
                            "AND action = 'auth.failure'", tenant, check=lambda rows: len(rows) >= 6)
     assert {r["actor"] for r in audit} == {"apikey"} and all(r["remote_addr"] == "127.0.0.1" for r in audit)

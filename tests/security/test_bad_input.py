@@ -20,13 +20,14 @@ SQL = ["' OR '1'='1", "1; DROP TABLE raw_payloads; --", "x\" OR \"\"=\"", "%27%3
 
 
 def request(stack: Stack, tenant: str, method: str, path: str, body: bytes | Iterator[bytes] | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-    """Exactly this path on the wire (no client-side normalisation or quoting)."""
+            headers: dict[str, str] | None = None, *, host_header: str | None = None
+            ) -> tuple[int, Any, dict[str, str]]:
+    """Exactly this path (and ``Host``, when given) on the wire (no client-side normalisation or quoting)."""
     host, port = stack.receiver.rsplit("//", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     try:
         conn.putrequest(method, path, skip_host=True)
-        conn.putheader("Host", f"{tenant}.localhost:{port}")
+        conn.putheader("Host", host_header if host_header is not None else f"{tenant}.localhost:{port}")
         chunked = body is not None and not isinstance(body, bytes)
         merged = {"Content-Type": "application/json", **(headers or {})}
         if isinstance(body, bytes):
@@ -166,3 +167,49 @@ def test_sql_metacharacters_in_every_path_segment_and_query_parameter(stack: Sta
             assert_envelope(request(stack, f"x{e.replace('%', '')}", "GET", "/api/v1/auth/whoami", None,
                                     {"X-Api-Key": key}), 404)
     assert stack.query("SELECT count(*) AS n FROM api_keys WHERE tenant_id = $1", tenant)[0]["n"] == 1
+
+
+def test_methods_trailing_slashes_and_unknown_paths(stack: Stack, setup: tuple[str, str]) -> None:
+    tenant, key = setup
+    with NothingStored(stack):
+        # a webhook route exists for POST only: any other method is a 405 naming POST, not a 404
+        for method in ("GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"):
+            status, payload, headers = request(stack, tenant, method, WMS.path)
+            assert (status, headers.get("Allow")) == (405, "POST"), (method, status, payload, headers)
+            if method != "HEAD":
+                assert_envelope((status, payload, headers), 405)
+            # an unknown tenant is a 404 whatever the method
+            result = request(stack, "nosuchtenant", method, WMS.path)
+            assert result[0] == 404 and (method == "HEAD" or result[1]["error"]["message"] == "unknown tenant")
+        # routes that do not exist stay 404 whatever the method
+        for method in ("GET", "PUT", "POST"):
+            for path in ("/v1/integrations/erp/inhouse-wms/webhooks/menu", "/v1/integrations/erp/nosuch/webhooks/stock",
+                         "/v1/integrations/nokind/inhouse-wms/webhooks/stock"):
+                assert_envelope(request(stack, tenant, method, path, b"{}"), 404)
+        # an unknown path says so, like every other 404 of the receiver
+        for method, path in (("GET", "/nowhere"), ("POST", "/v1/integrations/erp/inhouse-wms"),
+                             ("GET", "/api/v1/nosuch")):
+            result = request(stack, tenant, method, path, None, {"X-Api-Key": key})
+            assert_envelope(result, 404)
+            assert result[1]["error"]["message"] == "unknown route", result
+        result = request(stack, tenant, "POST", "/api/v1/auth/whoami", b"{}", {"X-Api-Key": key})
+        assert_envelope(result, 405)
+        assert result[2].get("Allow") == "GET,HEAD" and "GET" in result[1]["error"]["details"], result
+    # a vendor that was given (or pasted) the URL with a trailing slash reaches the same route
+    body = WMS.body
+    status, payload, _ = request(stack, tenant, "POST", WMS.path + "/", body, signed(body))
+    assert status == 202 and set(payload) == {"rawId", "status"}, payload
+
+def test_host_forms_that_name_the_tenant(stack: Stack, setup: tuple[str, str]) -> None:
+    tenant, key = setup
+    port = stack.receiver.rsplit(":", 1)[1]
+    for host in (f"{tenant}.localhost:{port}", f"{tenant.upper()}.LOCALHOST:{port}", f"{tenant}.localhost",
+                 f"{tenant}.localhost.:{port}", f"{tenant}.localhost."):  # an absolute name (trailing dot) too
+        status, payload, _ = request(stack, tenant, "GET", "/api/v1/auth/whoami", None, {"X-Api-Key": key},
+                                     host_header=host)
+        assert (status, payload.get("tenantId")) == (200, tenant), (host, status, payload)
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"x.{tenant}.localhost:{port}",
+                 f"{tenant}.localhost.evil.example:{port}", f"{tenant}.localhost..:{port}", ""):
+        result = request(stack, tenant, "GET", "/api/v1/auth/whoami", None, {"X-Api-Key": key}, host_header=host)
+        assert_envelope(result, 404)
+        assert result[1]["error"]["message"] == "unknown tenant", (host, result)

@@ -166,6 +166,37 @@ def test_source_rate_limit_is_429_with_retry_after(stack: Stack) -> None:
     assert limited[0][1]["error"]["code"] == 429 and int(limited[0][2]["Retry-After"]) >= 1
 
 
+def test_ip_allowlist_also_guards_the_bulk_import_route(stack: Stack) -> None:
+    """A source's allowlist covers every route of that source, the streamed import too."""
+    tenant = new_tenant(stack)
+    secret = "gm-import-secret"
+    stack.cli("sources", "add", tenant, "google-merchant", "--secret", secret, "--allow-cidr", "10.0.0.0/8")
+    path = "/v1/integrations/seller/google-merchant/import"
+    feed = (CASES / "google-merchant" / "feed.csv" / "body.raw").read_bytes()
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "text/csv"}
+    with NothingStored(stack):
+        status, payload, _ = post(stack.receiver, tenant, path, feed, headers)
+        assert (status, payload) == (401, UNAUTHORIZED)
+    reasons = stack.wait_for("SELECT details FROM audit_log WHERE tenant_id = $1 AND action = 'auth.failure'", tenant)
+    assert "ip_not_allowed" in str(reasons)
+    stack.cli("sources", "add", tenant, "google-merchant", "--allow-cidr", "127.0.0.1/32")
+    eventually(lambda: _accepted(post(stack.receiver, tenant, path, feed, headers)[0]), "the allowlisted peer")
+
+
+def test_unsigned_requests_do_not_spend_the_vendors_rate_limit(stack: Stack) -> None:
+    """Anyone who knows a webhook URL can send unsigned requests: they are 401s, and they must not drain the
+    source's bucket, or the vendor's real webhooks get 429s (and some vendors never retry)."""
+    scheme = SCHEMES[1]
+    tenant = new_tenant(stack)
+    secret = scheme.secrets[0]
+    stack.cli("sources", "add", tenant, scheme.provider, "--secret", secret, "--rate-limit", "1")
+    body = scheme.body
+    junk = [post(stack.receiver, tenant, scheme.path, body, {})[0] for _ in range(20)]
+    assert set(junk) == {401}, junk
+    status, payload = _send(stack, tenant, scheme, body, scheme.headers(secret, body))
+    assert status == 202, payload
+
+
 def test_credentials_are_redacted_and_secrets_encrypted_at_rest(stack: Stack) -> None:
     scheme = SCHEMES[5]  # basic auth: the credential is in Authorization
     tenant = new_tenant(stack)
