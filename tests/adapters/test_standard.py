@@ -71,9 +71,22 @@ class TestValidationErrors:
             "error": {"code": 400, "message": "invalid request body", "details": openapi.ERRORS[400][1]}
         }
 
-    def test_only_the_first_of_several_errors_is_named(self) -> None:
+    def test_first_error_is_the_first_in_document_order(self) -> None:
         body = {"outletIds": ["OUT-1"], "products": [_product(0, -1), {"id": "P-1"}]}
         assert _error("products.sync", body).startswith("products[0].price.amountMinor:")
+
+    def test_a_400_names_every_offending_field_then_how_many_more(self) -> None:
+        body = {"outletIds": ["OUT-1"], "products": [_product(0, -1), {"id": "P-1"}]}
+        with pytest.raises(ValidationError) as info:
+            p.validate_body("products.sync", body)
+        assert p.bad_request(info.value)["error"]["details"] == (
+            "products[0].price.amountMinor: Input should be greater than or equal to 0; "
+            "products[1].name: required field is missing")
+        many = {"outletIds": ["OUT-1"], "products": [_product(n, -1) for n in range(13)]}
+        with pytest.raises(ValidationError) as info:
+            p.validate_body("products.sync", many)
+        details = p.bad_request(info.value)["error"]["details"]
+        assert details.count("amountMinor") == p.MAX_NAMED_ERRORS and details.endswith("; and 3 more")
 
     def test_a_typo_is_an_unknown_field_not_silently_dropped(self) -> None:
         body = {"outletIds": ["OUT-1"], "products": [{"id": "P-0", "name": "x", "prise": {"amountMinor": 1}}]}

@@ -97,7 +97,7 @@ OPERATIONS: dict[str, tuple[str, str, str, dict[str, dict[str, Any]]]] = {
 
 #: status → (description, example details) of the error envelope
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("The body is not valid JSON or breaks the format; `details` names the first offending field.",
+    400: ("The body is not valid JSON or breaks the format; `details` names every offending field (up to 10, `; `-separated).",
           "products[3].price.amountMinor: Input should be greater than or equal to 0"),
     401: ("Missing, invalid, expired or revoked `X-Api-Key`, or a key of another tenant.",
           "a valid X-Api-Key for this tenant is required"),

@@ -430,12 +430,7 @@ def error_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def first_error(exc: ValidationError) -> str:
-    """The first offending field and why, as a partner reads it in the 400's ``details``."""
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    if not errors:
-        return "invalid request body"
-    err = errors[0]
+def _error_text(err: Any) -> str:
     # strip pydantic's "Value error, " prefix; our own messages already say what is wrong
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     path = error_path(tuple(err.get("loc", ())))
@@ -446,6 +441,28 @@ def first_error(exc: ValidationError) -> str:
     return f"{path}: {msg}" if path else msg
 
 
+def first_error(exc: ValidationError) -> str:
+    """The first offending field and why, as a partner reads it in the 400's ``details``."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    return _error_text(errors[0]) if errors else "invalid request body"
+
+
+#: a 400 names at most this many offending fields (then how many more), so one bad batch does not echo a
+#: thousand lines back
+MAX_NAMED_ERRORS = 10
+
+
+def all_errors(exc: ValidationError) -> str:
+    """Every offending field and why, in document order, ``; ``-separated: a partner fixes a request in one
+    round trip instead of one field per attempt."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    if not errors:
+        return "invalid request body"
+    named = "; ".join(_error_text(e) for e in errors[:MAX_NAMED_ERRORS])
+    more = len(errors) - MAX_NAMED_ERRORS
+    return f"{named}; and {more} more" if more > 0 else named
+
+
 def error_envelope(code: int, message: str, details: str) -> dict[str, Any]:
     """The contract's error envelope (§3)."""
     return {"error": {"code": code, "message": message, "details": details}}
@@ -453,7 +470,7 @@ def error_envelope(code: int, message: str, details: str) -> dict[str, Any]:
 
 def bad_request(exc: ValidationError) -> dict[str, Any]:
     """A ValidationError as the 400 body a partner gets."""
-    return error_envelope(400, "invalid request body", first_error(exc))
+    return error_envelope(400, "invalid request body", all_errors(exc))
 
 
 def validate_body(family: str, document: Any) -> RequestBase:
