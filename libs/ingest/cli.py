@@ -11,6 +11,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,6 @@ def _raw_id(text: str) -> str | None:
         return None
 
 
-#: a tenant is the first DNS label of the Host header (the tenants table checks the same)
-TENANT_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -170,8 +169,8 @@ def cmd_tenants_add(args: argparse.Namespace) -> int:
     from ingest.db.pool import create_pool
 
     tenant = args.tenant
-    if not TENANT_ID.match(tenant):
-        hint = f" (did you mean {tenant.lower()!r}?)" if TENANT_ID.match(tenant.lower()) else ""
+    if not repositories.TENANT_ID.match(tenant):
+        hint = f" (did you mean {tenant.lower()!r}?)" if repositories.TENANT_ID.match(tenant.lower()) else ""
         print(f"invalid tenant {tenant!r}: a tenant is the first DNS label of the Host header: 1-63 characters "
               f"a-z, 0-9 and '-', not starting or ending with '-'{hint}", file=sys.stderr)
         return 2
@@ -539,7 +538,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         print(f"key {args.key_id} of {found[0]['tenant_id']} was already revoked at "
               f"{_json_default(found[0]['revoked_at'])}")
     else:
-        if not _run(_fetch("SELECT 1 FROM tenants WHERE tenant_id = $1", args.tenant)):
+        if not _run(_tenant_exists(args.tenant)):
             print(f"unknown tenant {args.tenant!r}", file=sys.stderr)
             return 2
         for k in _run(apikeys.list_keys(s, args.tenant)):
@@ -547,14 +546,25 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _fetch(sql: str, *params: Any) -> list[Any]:
+async def _with_pool(use: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``use(pool)`` on a one-connection pool of the configured database (a CLI command's one question)."""
     from ingest.db.pool import create_pool
 
     pool = await create_pool(_settings().dsn, max_size=1)
     try:
-        return list(await pool.fetch(sql, *params))
+        return await use(pool)
     finally:
         await pool.close()
+
+
+async def _fetch(sql: str, *params: Any) -> list[Any]:
+    return list(await _with_pool(lambda pool: pool.fetch(sql, *params)))
+
+
+async def _tenant_exists(tenant: str) -> bool:
+    from ingest.db import repositories
+
+    return bool(await _with_pool(lambda pool: repositories.tenant_exists(pool, tenant)))
 
 
 def cmd_poll(args: argparse.Namespace) -> int:

@@ -36,7 +36,6 @@ from services.receiver.security import (
 
 PROVIDER = "standard"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_TENANT = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # an abandoned claim (its request died between claiming and answering) is taken over after this long; safe,
 # because the pipeline deduplicates on the same Idempotency-Key / refCode
 _ABANDONED_S = 30
@@ -309,7 +308,7 @@ def admin(handler: Callable[[web.Request, Receiver, str | None], Awaitable[web.R
 
 async def admin_issue(request: web.Request, rx: Receiver, remote: str | None) -> web.Response:
     tenant = request.match_info["tenant"]
-    if not _TENANT.match(tenant):
+    if not repositories.TENANT_ID.match(tenant):
         return error(404, "unknown tenant", "no such tenant")
     body = await request.read()
     try:
@@ -338,7 +337,7 @@ async def admin_revoke(request: web.Request, rx: Receiver, remote: str | None) -
 
 async def admin_list(request: web.Request, rx: Receiver, remote: str | None) -> web.Response:
     tenant = request.match_info["tenant"]
-    if not _TENANT.match(tenant) or not await repositories.tenant_exists(rx.pool, tenant):
+    if not repositories.TENANT_ID.match(tenant) or not await repositories.tenant_exists(rx.pool, tenant):
         return error(404, "unknown tenant", "no such tenant")
     keys = [{k: jsonable(v) for k, v in item.items()} for item in await apikeys.list_with(rx.pool, tenant)]
     return web.json_response({"tenantId": tenant, "keys": keys})

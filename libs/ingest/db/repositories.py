@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,10 @@ from ingest.crypto import SecretBox
 
 
 # --- tenants and sources ----------------------------------------------------------------------
+#: a tenant is the first DNS label of the Host header (the tenants table checks the same)
+TENANT_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
 async def add_tenant(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, *, auto_create_items: bool = False,
                      timezone: str = "UTC", default_currency: str | None = None) -> None:
     await conn.execute(
@@ -39,8 +44,7 @@ async def source_options(conn: asyncpg.Connection | asyncpg.Pool, pairs: Iterabl
     rows = await conn.fetch(
         "SELECT s.tenant_id, s.provider, s.options FROM sources s JOIN unnest($1::text[], $2::text[]) AS w(t, p) "
         "ON s.tenant_id = w.t AND s.provider = w.p", tenants, providers)
-    return {(r["tenant_id"], r["provider"]): r["options"] if isinstance(r["options"], dict)
-            else json.loads(r["options"] or "{}") for r in rows}
+    return {(r["tenant_id"], r["provider"]): _options(r) for r in rows}
 
 
 async def tenant_exists(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str) -> bool:
@@ -78,6 +82,11 @@ async def configure_source(conn: asyncpg.Pool, tenant_id: str, provider: str, *,
         "RETURNING source_id", tenant_id, provider, json.dumps(options or {}), ip_allowlist, rate_limit_per_s))
 
 
+def _options(row: asyncpg.Record) -> dict[str, Any]:
+    """A ``sources`` row's options (jsonb arrives as text unless a codec is registered)."""
+    return row["options"] if isinstance(row["options"], dict) else json.loads(row["options"] or "{}")
+
+
 @dataclass(frozen=True)
 class Source:
     source_id: int
@@ -95,7 +104,7 @@ async def load_source(conn: asyncpg.Pool, box: SecretBox, tenant_id: str, provid
         return None
     sealed = await conn.fetch("SELECT secret_enc FROM source_secrets WHERE source_id = $1 AND revoked_at IS NULL "
                               "ORDER BY secret_id DESC", row["source_id"])
-    options = row["options"] if isinstance(row["options"], dict) else json.loads(row["options"] or "{}")
+    options = _options(row)
     return Source(row["source_id"], tenant_id, provider, [box.open(s["secret_enc"]) for s in sealed], options,
                   list(row["ip_allowlist"] or []), row["rate_limit_per_s"])
 
