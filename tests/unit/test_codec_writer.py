@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,22 +44,28 @@ def test_every_schema_has_a_compiled_writer() -> None:
     assert [name for name, writer in codec()._writers.items() if writer is None] == []
 
 
-def test_given_every_recorded_case_when_its_commands_are_written_then_fastavro_bytes() -> None:
-    written = 0
+def recorded_commands() -> Iterator[tuple[str, Any]]:
+    """(case id, command) of every recorded adapter case that yields commands."""
     for case in load_cases():
         if case.expect != "commands":
             continue
         adapter = case.adapter()
         source = adapter.parse(case.delivery())
         for command in adapter.to_canonical_commands(source, case.context(adapter.mapping_keys(source))):
-            record = command.to_record()
-            assert compiled_body(command.command_type, record) == fastavro_body(command.command_type, record), \
-                case.id
-            written += 1
+            yield case.id, command
+
+
+def test_given_every_recorded_case_when_its_commands_are_written_then_fastavro_bytes() -> None:
+    written = 0
+    for case_id, command in recorded_commands():
+        record = command.to_record()
+        assert compiled_body(command.command_type, record) == fastavro_body(command.command_type, record), case_id
+        written += 1
     assert written > 100
 
 
-def test_given_the_chained_stages_records_when_written_then_fastavro_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+def chained_stage_values(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every value the five handlers read and write on 400 of the load generator's webhooks."""
     from bench import stages_bench
 
     values: list[bytes] = []
@@ -71,8 +78,12 @@ def test_given_the_chained_stages_records_when_written_then_fastavro_bytes(monke
 
     monkeypatch.setattr(stages_bench.Chain, "hop", recording)
     asyncio.run(stages_bench.run(400, 100, None))
+    return values
+
+
+def test_given_the_chained_stages_records_when_written_then_fastavro_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = set()
-    for value in values:
+    for value in chained_stage_values(monkeypatch):
         name, record = codec().decode(value)
         assert compiled_body(name, record) == fastavro_body(name, record) == value[10:], name
         seen.add(name)
