@@ -35,55 +35,67 @@ class WrittenCommands(Protocol):
         """
 
 
+#: command type → the field naming its entity in the Kafka key (None: the store)
+_ENTITY = {name: {"UpsertCatalogItem": "itemId", "UpsertMenuItem": "itemId", "UpsertVariant": "itemId",
+                  "UpdateStockLevel": "itemId", "UpdatePrice": "itemId",
+                  "UpdateOrderStatus": "orderId"}.get(cls.command_type)
+           for name, cls in COMMAND_TYPES.items()}
+#: command type → (event topic, event type)
+_EVENT = {name: (cls.event_topic, cls.event_type) for name, cls in COMMAND_TYPES.items()}
+
+
 def kafka_key(record: dict[str, Any]) -> str:
-    cls = COMMAND_TYPES[record["commandType"]]
-    entity = {
-        "UpsertCatalogItem": "itemId", "UpsertMenuItem": "itemId", "UpsertVariant": "itemId",
-        "UpdateStockLevel": "itemId", "UpdatePrice": "itemId", "UpdateOrderStatus": "orderId",
-    }.get(cls.command_type)
+    entity = _ENTITY[record["commandType"]]
     entity_id = record[entity] if entity else (record.get("storeId") or record.get("externalStoreId"))
     return f"{record['tenantId']}:{record.get('storeId') or '-'}:{entity_id}"
 
 
 def event_of(name: str, record: dict[str, Any], raw: bytes = b"") -> tuple[str, str, bytes]:
     """The event: ``eventId`` and ``eventType`` written in front of the command's own encoded fields."""
-    cls = COMMAND_TYPES[name]
-    head = {"eventId": uuid5_str(EVENT_NAMESPACE, record["commandId"]), "eventType": cls.event_type}
-    return cls.event_topic, cls.event_type, codec().splice(cls.event_type, raw, record, head=head)
+    topic, event_type = _EVENT[name]
+    head = {"eventId": uuid5_str(EVENT_NAMESPACE, record["commandId"]), "eventType": event_type}
+    return topic, event_type, codec().splice(event_type, raw, record, head=head)
 
 
 async def handle(inputs: list[Input], *, written: WrittenCommands) -> list[Result]:
-    decoded = [[(raw, *codec().decode(raw)) for raw in inp.record["commands"]] for inp in inputs]
+    decode = codec().decode
+    decoded = [[(raw, *decode(raw)) for raw in inp.record["commands"]] for inp in inputs]
+    raw_ids = [inp.raw_id or "" for inp in inputs]
     rerun: set[str] = set()
-    claims = await written.claim([(rec["commandId"], inp.raw_id or "", inp.origin)
-                                  for inp, cmds in zip(inputs, decoded) for _, _, rec in cmds], reclaimed=rerun)
+    claims = await written.claim([(rec["commandId"], raw_id, inp.origin)
+                                  for inp, raw_id, cmds in zip(inputs, raw_ids, decoded) for _, _, rec in cmds],
+                                 reclaimed=rerun)
     # only on the rare re-run path: read back what the dead run left on the public topics
     public = await written.published(sorted(rerun)) if rerun else {}
+    seen_commands, seen_events = public.get(topics.COMMANDS, ()), {t: public.get(t, ()) for t, _ in _EVENT.values()}
     # one batch may carry an input twice (an upstream stage's fenced run, visible on Tansu, and its re-run): the
     # claims answer per command id, so a command goes out for its first input in the batch only (issue #7)
-    first_input = {}
+    first_input: dict[str, int] = {}
     for n, cmds in enumerate(decoded):
         for _, _, rec in cmds:
             first_input.setdefault(rec["commandId"], n)
     results = []
-    for n, (inp, cmds) in enumerate(zip(inputs, decoded)):
+    for n, (inp, raw_id, cmds) in enumerate(zip(inputs, raw_ids, decoded)):
         outputs: list[Output] = []
         ids, types, dupes, used_topics = [], [], [], set()
         for raw, name, record in cmds:
-            if not claims[record["commandId"]][0] or first_input[record["commandId"]] != n:
-                dupes.append(record["commandId"])
+            command_id = record["commandId"]
+            if not claims[command_id][0] or first_input[command_id] != n:
+                dupes.append(command_id)
                 continue
             key = kafka_key(record)
-            headers = {"raw-id": inp.raw_id or "", "tenant-id": record["tenantId"], "provider": record["provider"],
-                       "type": name, "command-id": record["commandId"]}
-            if record["commandId"] not in public.get(topics.COMMANDS, ()):
+            headers = {"raw-id": raw_id, "tenant-id": record["tenantId"], "provider": record["provider"],
+                       "type": name, "command-id": command_id}
+            if command_id not in seen_commands:
                 outputs.append(Output(topics.COMMANDS, key, raw, headers))
             topic, event_type, value = event_of(name, record, raw)
-            if record["commandId"] not in public.get(topic, ()):
+            if command_id not in seen_events[topic]:
                 outputs.append(Output(topic, key, value, {**headers, "type": event_type}))
-            ids.append(record["commandId"])
+            ids.append(command_id)
             types.append(name)
-            used_topics.update((topics.COMMANDS, topic))
+            used_topics.add(topic)
+        if ids:
+            used_topics.add(topics.COMMANDS)
         outcome = outcome_record(inp, stage="command-writer", outcome="processed",
                                  event_type=inp.record.get("eventType", ""), command_ids=ids, command_types=types,
                                  topics=sorted(used_topics), duplicate_command_ids=dupes)

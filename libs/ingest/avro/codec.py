@@ -90,10 +90,12 @@ class Codec:
             return None
 
         def part(fields: list[dict[str, Any]], suffix: str) -> Any:
+            """(fastavro's parsed schema, the compiled writer or None) of these fields as a record."""
             if not fields:
                 return None
-            return fastavro.parse_schema({"type": "record", "name": f"{target}_{suffix}",
-                                          "namespace": self.raw[target].get("namespace"), "fields": fields})
+            schema = {"type": "record", "name": f"{target}_{suffix}", "namespace": self.raw[target].get("namespace"),
+                      "fields": fields}
+            return fastavro.parse_schema(schema), compile_writer(schema)
 
         try:
             return part(dst[:len(head)], "head"), part(dst[len(dst) - len(tail):], "tail")
@@ -113,14 +115,13 @@ class Codec:
         layout = self._layout(target, tuple(head), source, tuple(tail)) if source else None
         if layout is None:
             return self.encode(target, {**head, **record, **tail})
-        buf = io.BytesIO()
-        buf.write(self._prefix[target])
+        out = bytearray(self._prefix[target])
         if layout[0] is not None:
-            fastavro.schemaless_writer(buf, layout[0], head)
-        buf.write(data[10:])
+            _write_part(out, layout[0], head)
+        out += memoryview(data)[10:]
         if layout[1] is not None:
-            fastavro.schemaless_writer(buf, layout[1], tail)
-        return buf.getvalue()
+            _write_part(out, layout[1], tail)
+        return bytes(out)
 
     def fingerprint(self, name: str) -> bytes:
         return self._prefix[name][2:]
@@ -159,6 +160,21 @@ class Codec:
         except Exception as exc:  # fastavro raises many types on corrupt bytes  # noqa: BLE001
             raise DecodeError(f"corrupt {name} body: {type(exc).__name__}") from exc
         return name, record  # type: ignore[return-value]
+
+
+def _write_part(out: bytearray, part: tuple[Any, Writer | None], record: dict[str, Any]) -> None:
+    """``record`` as the fields of a spliced part: its compiled writer, or fastavro for what that does not cover."""
+    parsed, writer = part
+    if writer is not None:
+        mark = len(out)
+        try:
+            writer(out, record)
+            return
+        except Exception:  # noqa: BLE001 — fastavro's to encode or reject, as in Codec.encode
+            del out[mark:]
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parsed, record)
+    out += buf.getvalue()
 
 
 def _shape(t: Any) -> Any:

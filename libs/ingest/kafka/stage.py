@@ -449,12 +449,19 @@ async def serve_stage(spec: StageSpec, settings: StageSettings) -> None:
 
 
 def produce_outputs(producer: Producer, outputs: list[Output], topic: Callable[[str], str]) -> None:
-    """Produce each output (inside the caller's transaction), waiting out a full local queue."""
+    """Produce each output (inside the caller's transaction), waiting out a full local queue.
+
+    Keys and header values go to librdkafka as ``str`` (it writes their UTF-8 bytes, the dict's order kept): no
+    per-message encode or header list in Python."""
+    names: dict[str, str] = {}
+    produce = producer.produce
     for o in outputs:
-        headers = [(k, v.encode()) for k, v in o.headers.items()]
+        name = names.get(o.topic)
+        if name is None:
+            name = names[o.topic] = topic(o.topic)
         while True:
             try:
-                producer.produce(topic(o.topic), value=o.value, key=o.key.encode(), headers=headers)
+                produce(name, o.value, o.key, headers=o.headers)
                 break
             except BufferError:
                 producer.poll(0.05)
