@@ -170,7 +170,7 @@ def rows_to_commands(rows: Iterable[FeedItem], make: CommandFactory, ctx: Mappin
         except (MoneyError, ValueError) as exc:  # a command that refuses the row's values (pydantic included)
             batch.errors.append(RowError(row.file, row.row, None, str(exc), "invalid_row", row.line))
             continue
-        if any(isinstance(c, UpsertCatalogItem) for c in commands):
+        if any(c.command_type == UpsertCatalogItem.command_type for c in commands):  # models or records
             seen.add(item_key(row))
         batch.commands.extend(commands)
     return batch
