@@ -228,8 +228,9 @@ def validated_outputs(job: FeedJob, records: Sequence[tuple[str, dict[str, Any]]
         out.append(Output(topics.VALIDATED, f"{job.tenant_id}:-:{job.provider}",
                           codec().encode("Validated", {**base, "commands": chunk}), headers))
 
+    encode = codec().encode
     for name, record in records:
-        encoded = codec().encode(name, record)
+        encoded = encode(name, record)
         if chunk and (len(chunk) >= max_commands or size + len(encoded) > max_bytes):
             close()
             chunk, size = [], 0
