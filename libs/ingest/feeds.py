@@ -26,7 +26,7 @@ from ingest.adapters.base import (
 )
 from ingest.adapters.google_merchant.feed import RowError
 from ingest.avro import codec
-from ingest.canonical.commands import CommandBase, UpsertCatalogItem
+from ingest.canonical.commands import CommandBase, CommandRecord, UpsertCatalogItem
 from ingest.canonical.mapping import MappingContext, MappingKey
 from ingest.errors import Fatal, IngestError, InvalidCommand, InvalidField, UnmappedReference
 from ingest.ids import uuid5_str
@@ -104,6 +104,13 @@ class RowCommandFactory(CommandFactory):
         self._n = row * ROW_ID_STRIDE
 
 
+class RowRecordFactory(RowCommandFactory):
+    """``RowCommandFactory`` making each command as the record the stage writes (``CommandFactory.record``):
+    no pydantic model per command where the values are provably what it would pass through."""
+
+    __call__ = CommandFactory.record  # type: ignore[assignment]
+
+
 def deactivation_id(raw_id: str, external_item_id: str) -> str:
     return uuid5_str(COMMAND_ID_NAMESPACE, f"{raw_id}:deactivate:{external_item_id}")
 
@@ -143,7 +150,7 @@ def translate_batch(job: FeedJob, feed: ProductFeed, records: Sequence[Any], ctx
     """
     out = BatchResult()
     source = SourceEvent(event_type="feed", delivery=job.delivery())
-    make = RowCommandFactory(source, ctx, merchant_id=ctx.resolve_optional("merchant", options.get("merchant")))
+    make = RowRecordFactory(source, ctx, merchant_id=ctx.resolve_optional("merchant", options.get("merchant")))
     store_id = ctx.resolve_optional("store", options.get("store"))
     currency = options.get("currency") or ctx.tenant.default_currency
     seen: set[str] = set()
@@ -172,7 +179,7 @@ def translate_batch(job: FeedJob, feed: ProductFeed, records: Sequence[Any], ctx
     return out
 
 
-def checked(commands: Sequence[CommandBase], check: Check | None, row: Any = None
+def checked(commands: Sequence[CommandBase | CommandRecord], check: Check | None, row: Any = None
             ) -> tuple[list[tuple[str, dict[str, Any]]], list[RowError]]:
     """The (type, record) of each command ``check`` accepts, as it leaves it, and a ``RowError`` (at ``row``)
     for each it refuses."""
@@ -221,8 +228,9 @@ def validated_outputs(job: FeedJob, records: Sequence[tuple[str, dict[str, Any]]
         out.append(Output(topics.VALIDATED, f"{job.tenant_id}:-:{job.provider}",
                           codec().encode("Validated", {**base, "commands": chunk}), headers))
 
+    encode = codec().encode
     for name, record in records:
-        encoded = codec().encode(name, record)
+        encoded = encode(name, record)
         if chunk and (len(chunk) >= max_commands or size + len(encoded) > max_bytes):
             close()
             chunk, size = [], 0

@@ -11,8 +11,17 @@ import os
 import uuid
 
 
+#: namespace (its int) → its 16 bytes: ``UUID.bytes`` converts the int on every read (a third of an id's time)
+_NAMESPACE_BYTES: dict[int, bytes] = {}
+
+
 def uuid5_str(namespace: uuid.UUID, name: str) -> str:
-    return _text(hashlib.sha1(namespace.bytes + name.encode()).hexdigest(), "5")
+    ns = _NAMESPACE_BYTES.get(namespace.int)
+    if ns is None:
+        ns = namespace.bytes
+        if len(_NAMESPACE_BYTES) < 64:  # the pipeline has a handful of namespaces; a stray caller grows nothing
+            _NAMESPACE_BYTES[namespace.int] = ns
+    return _text(hashlib.sha1(ns + name.encode()).hexdigest(), "5")
 
 
 def uuid4_str() -> str:

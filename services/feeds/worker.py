@@ -226,15 +226,16 @@ class FeedWorker:
     async def _context(self, job: feeds.FeedJob, tenant: TenantSettings, keys: frozenset[MappingKey]
                        ) -> MappingContext:
         """The batch's keys in one query; auto-created where the tenant allows (as the mapper does)."""
-        wanted = sorted((job.tenant_id, job.provider, k.entity, k.external_id) for k in keys)
+        # each key's row once, and the key itself kept for it (no MappingKey rebuilt per row found)
+        keyed = {(job.tenant_id, job.provider, k.entity, k.external_id): k for k in keys}
+        wanted = sorted(keyed)
         found = await self.repo.load(wanted)
         if tenant.auto_create_items:
-            auto = [(*w, auto_canonical_id(job.tenant_id, job.provider, MappingKey(w[2], w[3])))  # type: ignore[arg-type]
-                    for w in wanted if w not in found]
+            auto = [(*w, auto_canonical_id(job.tenant_id, job.provider, keyed[w])) for w in wanted if w not in found]
             if auto:
                 await self.repo.create(auto, auto_created=True)
                 found.update(await self.repo.load([row[:4] for row in auto]))
-        ids = {MappingKey(e, x): c for (_, _, e, x), c in found.items()}  # type: ignore[arg-type]
+        ids = {keyed.get(w) or MappingKey(w[2], w[3]): c for w, c in found.items()}  # type: ignore[arg-type]
         return MappingContext(job.tenant_id, job.provider, ids, tenant)
 
     def _chunks(self, job: feeds.FeedJob, records: list[tuple[str, dict[str, Any]]], tenant: TenantSettings

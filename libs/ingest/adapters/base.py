@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ingest.canonical.commands import CommandBase
+from ingest.canonical.commands import CommandBase, CommandRecord
 from ingest.canonical.mapping import MappingContext, MappingKey
 from ingest.errors import InvalidCommand, UnparseablePayload
 from ingest.ids import uuid5_str
@@ -247,6 +247,19 @@ class CommandFactory:
         self.occurred_at = occurred_at or source.occurred_at or self._d.received_at
 
     def __call__(self, cls: type[CommandBase], **fields: Any) -> CommandBase:
+        return self._validate(cls, self._common(fields))
+
+    def record(self, cls: type[CommandBase], **fields: Any) -> CommandRecord | CommandBase:
+        """The same command as its record (``to_record()``, ``command_type``) where ``CommandBase.record_of``
+        vouches that pydantic would pass the values through unchanged; else the validated model (refused as
+        ``__call__`` refuses it). For callers that only write the record: the feeds stage."""
+        common = self._common(fields)
+        record = cls.record_of(common)
+        if record is None:
+            return self._validate(cls, common)
+        return CommandRecord(cls.command_type, record)
+
+    def _common(self, fields: dict[str, Any]) -> dict[str, Any]:
         command_id = uuid5_str(COMMAND_ID_NAMESPACE, f"{self._d.raw_id}:{self._n}")
         self._n += 1
         common: dict[str, Any] = {
@@ -260,6 +273,10 @@ class CommandFactory:
             "store_id": self.store_id,
         }
         common.update(fields)
+        return common
+
+    @staticmethod
+    def _validate(cls: type[CommandBase], common: dict[str, Any]) -> CommandBase:
         try:
             return cls.model_validate(common)  # what cls(**common) does, without repacking the keywords
         except ValidationError as exc:

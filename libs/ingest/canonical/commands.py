@@ -4,9 +4,12 @@ Models mirror ``schemas/commands/*.avsc`` one to one; ``tests/unit/test_schemas.
 """
 from __future__ import annotations
 
+import inspect
+import types
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -58,6 +61,105 @@ class CommandBase(_Model):
         record = self.model_dump(by_alias=True)
         record["commandType"] = self.command_type
         return record
+
+    @classmethod
+    def record_of(cls, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """``cls.model_validate(fields).to_record()`` without building the model, or None where that is not
+        provably the same: only field names (no aliases, nothing extra), every required one given, and each
+        value of exactly the type its field declares (``str``, ``int``, ``bool``, ``datetime``, a literal's
+        ``str``, ``list[str]``, ``dict[str, str]``, or None where optional) — values pydantic passes through
+        unchanged (containers copied, as it copies them). Anything else, a value it might coerce or refuse
+        included, is None: the caller validates with pydantic, which refuses it the same way as before."""
+        build = _RECORD_BUILDERS.get(cls)
+        if build is None:
+            build = _RECORD_BUILDERS[cls] = _record_builder(cls)
+        return build(fields)
+
+
+def _no_record(fields: dict[str, Any]) -> None:
+    return None
+
+
+#: per command class, its generated ``record_of`` (``_no_record`` when a field is of a kind it does not vouch for)
+_RECORD_BUILDERS: dict[type, Callable[[dict[str, Any]], dict[str, Any] | None]] = {}
+
+
+def _record_builder(cls: type[CommandBase]) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """Straight-line code per class (a loop over the fields costs more than pydantic's own validation)."""
+    decorators = cls.__pydantic_decorators__
+    if (decorators.model_validators or decorators.field_serializers or decorators.model_serializers
+            or decorators.computed_fields or cls.__pydantic_post_init__ is not None):
+        return _no_record
+    validators: dict[str, Callable[[Any], Any]] = {}
+    for dec in decorators.field_validators.values():
+        if dec.info.mode != "before" or len(inspect.signature(dec.func).parameters) != 1:
+            return _no_record
+        for f in dec.info.fields:
+            if f in validators:
+                return _no_record
+            validators[f] = dec.func
+    env: dict[str, Any] = {"NAMES": frozenset(cls.model_fields), "MISSING": object(), "str": str, "int": int,
+                           "bool": bool, "datetime": datetime, "list": list, "dict": dict, "type": type,
+                           "Exception": Exception}
+    body = ["def build(f):", "    if not NAMES.issuperset(f):", "        return None"]
+    out = []
+    for i, (name, info) in enumerate(cls.model_fields.items()):
+        annotation, optional = info.annotation, False
+        if get_origin(annotation) in (Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1 or len(get_args(annotation)) != 2:
+                return _no_record
+            annotation, optional = args[0], True
+        if info.exclude or info.serialization_alias is None or getattr(info, "default_factory_takes_data", False):
+            return _no_record
+        v = f"v{i}"
+        if info.default_factory is not None:
+            env[f"D{i}"] = info.default_factory
+            get = f"f[{name!r}] if {name!r} in f else D{i}()"
+        elif info.is_required():
+            get = f"f.get({name!r}, MISSING)"  # which no check below accepts
+        elif info.default is None or type(info.default) in (str, int, bool):
+            env[f"D{i}"] = info.default
+            get = f"f.get({name!r}, D{i})"
+        else:
+            return _no_record
+        if name in validators:  # a before-validator runs on a given value only (defaults are not validated)
+            env[f"V{i}"] = validators[name]
+            body += ["    try:", f"        {v} = V{i}(f[{name!r}]) if {name!r} in f else {get}",
+                     "    except Exception:", "        return None"]
+        else:
+            body.append(f"    {v} = {get}")
+        none_ok = f"{v} is not None and " if optional else ""
+        if annotation in (str, int, bool, datetime):
+            body += [f"    if {none_ok}type({v}) is not {annotation.__name__}:", "        return None"]
+        elif get_origin(annotation) is Literal and all(type(a) is str for a in get_args(annotation)):
+            env[f"C{i}"] = frozenset(get_args(annotation))
+            body += [f"    if {none_ok}(type({v}) is not str or {v} not in C{i}):", "        return None"]
+        elif annotation == list[str]:
+            body += [f"    if {none_ok}(type({v}) is not list or any(type(x) is not str for x in {v})):",
+                     "        return None", f"    {v} = {v} if {v} is None else list({v})"]
+        elif annotation == dict[str, str]:
+            body += [f"    if {none_ok}(type({v}) is not dict or any(type(k) is not str or type(x) is not str "
+                     f"for k, x in {v}.items())):", "        return None", f"    {v} = {v} if {v} is None else dict({v})"]
+        else:
+            return _no_record
+        out.append(f"{info.serialization_alias!r}: {v}")
+    out.append(f"'commandType': {cls.command_type!r}")
+    body.append("    return {" + ", ".join(out) + "}")
+    exec("\n".join(body), env)  # noqa: S102 — code generated from the model's own field declarations
+    return env["build"]  # type: ignore[no-any-return]
+
+
+class CommandRecord:
+    """A command as its Avro record (``CommandBase.record_of``): what the feeds stage writes, without a model."""
+
+    __slots__ = ("command_type", "record")
+
+    def __init__(self, command_type: str, record: dict[str, Any]) -> None:
+        self.command_type, self.record = command_type, record
+
+    def to_record(self) -> dict[str, Any]:
+        return self.record
 
 
 class UpsertCatalogItem(CommandBase):
