@@ -30,7 +30,6 @@ import os
 import pstats
 import random
 import sys
-import threading
 import time
 import uuid
 import zlib
@@ -116,16 +115,9 @@ def messages(n: int, seed: int = 7) -> list[FakeMessage]:
 
 def consumer(store: ViewStore) -> ViewsConsumer:
     """The real consumer's batch code without its Kafka client (``run`` is not called)."""
-    c = ViewsConsumer.__new__(ViewsConsumer)
-    c.settings = SimpleNamespace(views_recent_commands=16, topic=lambda t: PREFIX + t)  # type: ignore[assignment]
-    c.store = store
-    c.topics = {PREFIX + t: t for t in ("inventory.events", "catalog.events", "pricing.events",
-                                        "store-status.events")}
-    c.consumer = FakeKafka()  # type: ignore[assignment]
-    c.stopping = threading.Event()
+    settings = SimpleNamespace(views_recent_commands=16, topic=lambda t: PREFIX + t)
+    c = ViewsConsumer(settings, store, kafka=FakeKafka())  # type: ignore[arg-type]
     c.epoch = 0
-    c._rewind = set()
-    c.applied = 0
     return c
 
 

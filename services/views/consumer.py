@@ -37,12 +37,15 @@ class Stopping(Exception):
 
 
 class ViewsConsumer:
-    def __init__(self, settings: ViewsServiceSettings, store: ViewStore) -> None:
+    def __init__(self, settings: ViewsServiceSettings, store: ViewStore, *, kafka: Consumer | None = None) -> None:
+        """``kafka``: the Kafka client to use instead of one from ``settings`` (benches and tests, no broker)."""
         self.settings = settings
         self.store = store
         self.topics = {settings.topic(t): t for t in VIEW_TOPICS}
-        instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.consumer = Consumer(consumer_config(settings, STAGE, instance))
+        if kafka is None:
+            instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
+            kafka = Consumer(consumer_config(settings, STAGE, instance))
+        self.consumer = kafka
         self.stopping = threading.Event()
         self.epoch: int | None = None
         self._rewind: set[tuple[str, int]] = set()
