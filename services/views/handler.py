@@ -144,10 +144,11 @@ def _members(event: Event, keys: Keys) -> list[tuple[str, str]]:
     return [(keys.item_stores(r["tenantId"], r["itemId"]), dumps([_store(r), _stock_field(r)]))]
 
 
-def already_applied(doc: dict[str, Any] | None, event: Event) -> bool:
+def already_applied(doc: dict[str, Any] | None, event: Event, position: str | None = None) -> bool:
+    """``position``: ``event.position`` when the caller has it already."""
     if doc is None:
         return False
-    if doc.get("_o", {}).get(event.position, -1) >= event.offset:
+    if doc.get("_o", {}).get(position or event.position, -1) >= event.offset:
         return True
     return event.record["commandId"] in doc.get("_c", ())
 
@@ -196,26 +197,37 @@ def _view(schema: str, doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[st
     if schema == "StoreStatusUpdated":
         return {"storeId": r.get("storeId"), "externalStoreId": r["externalStoreId"], "status": r["status"],
                 "busyDelayMinutes": r.get("busyDelayMinutes"), "until": iso(r.get("until"))}
+    # the fields as dict displays: a comprehension per event costs twice as much (its own frame)
+    g = r.get
     if schema == "CatalogItemUpserted":
-        return {k: r.get(k) for k in ("itemId", "externalItemId", "name", "description", "brand", "category",
-                                      "gtin", "imageUrls", "attributes", "active", "merchantId")}
+        return {"itemId": g("itemId"), "externalItemId": g("externalItemId"), "name": g("name"),
+                "description": g("description"), "brand": g("brand"), "category": g("category"), "gtin": g("gtin"),
+                "imageUrls": g("imageUrls"), "attributes": g("attributes"), "active": g("active"),
+                "merchantId": g("merchantId")}
     if schema == "MenuItemUpserted":
-        return {k: r.get(k) for k in ("storeId", "menuId", "itemId", "externalItemId", "name", "description",
-                                      "category", "amountMinor", "currency", "modifierGroups", "available")}
+        return {"storeId": g("storeId"), "menuId": g("menuId"), "itemId": g("itemId"),
+                "externalItemId": g("externalItemId"), "name": g("name"), "description": g("description"),
+                "category": g("category"), "amountMinor": g("amountMinor"), "currency": g("currency"),
+                "modifierGroups": g("modifierGroups"), "available": g("available")}
     if schema == "VariantUpserted":
-        return {k: r.get(k) for k in ("itemId", "variantId", "externalVariantId", "name", "attributes", "gtin")}
+        return {"itemId": g("itemId"), "variantId": g("variantId"), "externalVariantId": g("externalVariantId"),
+                "name": g("name"), "attributes": g("attributes"), "gtin": g("gtin")}
     if schema == "PriceUpdated":
-        return {k: r.get(k) for k in ("storeId", "itemId", "variantId", "priceType", "currency", "amountMinor")}
+        return {"storeId": g("storeId"), "itemId": g("itemId"), "variantId": g("variantId"),
+                "priceType": g("priceType"), "currency": g("currency"), "amountMinor": g("amountMinor")}
     raise UnsupportedEvent(f"{schema} is not a view event")
 
 
-def apply(doc: dict[str, Any] | None, event: Event, *, recent: int = 16) -> dict[str, Any]:
-    """The slot's document after ``event`` (``doc`` is the one before, None when absent). Pure."""
+def apply(doc: dict[str, Any] | None, event: Event, *, recent: int = 16, position: str | None = None) -> dict[str, Any]:
+    """The slot's document after ``event`` (``doc`` is the one before, None when absent). Pure.
+
+    ``position``: ``event.position`` when the caller has it already.
+    """
     r = event.record
     out = _view(event.schema, doc, r)
     out["updatedAt"] = iso(r["occurredAt"])
     out["commandId"] = r["commandId"]
-    out["_o"] = {**(doc or {}).get("_o", {}), event.position: event.offset}
+    out["_o"] = {**(doc or {}).get("_o", {}), position or event.position: event.offset}
     out["_c"] = ([*(doc or {}).get("_c", ()), r["commandId"]])[-recent:]
     return out
 
@@ -262,34 +274,40 @@ class Plan:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, recent: int = 16) -> Plan:
+def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, recent: int = 16,
+         at: list[Slot | None] | None = None) -> Plan:
     """Fold ``events`` (offset order within each partition) over the ``current`` stored slots. Pure.
 
     ``current`` must hold every slot the events touch (``slots()`` lists them). Events of other types are
     ignored; an event the views cannot apply (a corrupt quantity) is rejected alone, the rest goes on.
+    ``at``: each event's slot (None for an ignored type) when the caller has them already (``event_slots``).
     """
     out = Plan()
     docs: dict[Slot, dict[str, Any] | None] = {}
     written: dict[Slot, None] = {}  # slots with a new document, in the order of their first write
-    for ev in events:
-        out.positions.add(ev.position)
+    if at is None:
+        at = event_slots(events, keys)
+    where: dict[tuple[str, int], str] = {}  # (topic, partition) → its position text, made once per batch
+    for ev, slot in zip(events, at):
+        position = where.get((ev.topic, ev.partition))
+        if position is None:
+            position = where[(ev.topic, ev.partition)] = ev.position
         provider = str(ev.record.get("provider") or "unknown")
-        if ev.schema not in APPLIED_TYPES:
+        if slot is None:
             out.ignored += 1
             out.outcomes[(provider, "ignored")] += 1
             continue
-        slot = _slot(ev, keys)
         if slot in docs:
             doc = docs[slot]
         else:
             stored = current[slot]
             doc = docs[slot] = loads(stored) if stored else None
-        if already_applied(doc, ev):
+        if already_applied(doc, ev, position):
             out.duplicates += 1
             out.outcomes[(provider, "duplicate")] += 1
             continue
         try:
-            new = apply(doc, ev, recent=recent)
+            new = apply(doc, ev, recent=recent, position=position)
         except (InvalidCommand, QuantityError) as exc:
             out.rejected.append((ev, exc))
             out.outcomes[(provider, "failed")] += 1
@@ -299,9 +317,15 @@ def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, re
         out.members.update(_members(ev, keys))
         out.applied[ev.topic] += 1
         out.outcomes[(provider, "applied")] += 1
+    out.positions = set(where.values())
     # a slot several events of the batch update is serialised once, after the last of them
     out.writes = {slot: (current[slot], dumps(docs[slot])) for slot in written}
     return out
+
+
+def event_slots(events: list[Event], keys: Keys) -> list[Slot | None]:
+    """Each event's slot, None for an event type the views ignore."""
+    return [_slot(ev, keys) if ev.schema in APPLIED_TYPES else None for ev in events]
 
 
 def slots(events: list[Event], keys: Keys) -> set[Slot]:

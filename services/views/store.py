@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as rx
 
 from ingest.errors import DependencyUnavailable
-from services.views.handler import Event, Keys, Plan, Slot, dumps, plan, public, slots
+from services.views.handler import Event, Keys, Plan, Slot, dumps, event_slots, plan, public
 
 #: what redis-py raises while Redis is down, loading its dataset or failing over: block and retry
 REDIS_OUTAGE: tuple[type[Exception], ...] = (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError,
@@ -135,11 +135,13 @@ class ViewStore:
         Slots in the cache are not read; a compare that fails on one of them is retried at once from Redis,
         so a conflict returned is one with what Redis held, as without the cache.
         """
-        wanted = slots(events, keys)
+        at = event_slots(events, keys)
+        wanted = {s for s in at if s is not None}
         while True:
-            cached = {s: self._known[s] for s in wanted if s in self._known}
+            known = self._known
+            cached = {s: known[s] for s in wanted if s in known}
             loaded = self.load(s for s in wanted if s not in cached)
-            batch = plan(events, {**cached, **loaded}, keys, recent=recent)
+            batch = plan(events, {**cached, **loaded}, keys, recent=recent, at=at)
             try:
                 outcome = self.write(batch, keys.epoch,
                                      check={s: doc for s, doc in cached.items() if s not in batch.writes})
