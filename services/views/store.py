@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -149,8 +150,7 @@ class ViewStore:
                 self._forget(wanted)  # the write may or may not have landed
                 raise
             if outcome == 0:
-                self._remember(loaded)
-                self._remember({s: new for s, (_, new) in batch.writes.items()})
+                self._remember(loaded, {s: new for s, (_, new) in batch.writes.items()}, cached)
             elif outcome == -1:
                 self._known.clear()  # a new generation: these keys are not read again
             else:
@@ -159,15 +159,20 @@ class ViewStore:
                     continue  # planned on what the cache held: plan again on what Redis holds
             return outcome, batch
 
-    def _remember(self, docs: dict[Slot, str | None]) -> None:
+    def _remember(self, loaded: dict[Slot, str | None], written: dict[Slot, str], cached: dict[Slot, str | None]) -> None:
+        """After a batch: the slots it read and those it wrote are the most recent (``loaded`` were not known)."""
         if self.cache_slots <= 0:
             return
         known = self._known
-        for s, doc in docs.items():
-            known.pop(s, None)  # re-inserted last
-            known[s] = doc
-        while len(known) > self.cache_slots:
-            del known[next(iter(known))]
+        for s in written.keys() & cached.keys():
+            del known[s]  # re-inserted last
+        known.update(loaded)
+        known.update(written)
+        excess = len(known) - self.cache_slots
+        if excess > 0:
+            # the oldest in one pass: deleting one at a time from the front rescans the holes left before it
+            for s in list(islice(known, excess)):
+                del known[s]
 
     def _forget(self, wanted: Iterable[Slot]) -> None:
         for s in wanted:
