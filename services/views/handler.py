@@ -251,6 +251,14 @@ def dumps(doc: Any) -> str:
         return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
+def dumpb(doc: Any) -> bytes:
+    """``dumps(doc)`` as UTF-8 bytes, without the round trip through ``str`` (a script argument: Redis wants bytes)."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        return dumps(doc).encode()
+
+
 def loads(text: str) -> Any:
     """A stored document (orjson; the standard library for anything orjson refuses, e.g. an escaped lone surrogate)."""
     try:

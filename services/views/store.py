@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as rx
 
 from ingest.errors import DependencyUnavailable
-from services.views.handler import Event, Keys, Plan, Slot, dumps, event_slots, plan, public
+from services.views.handler import Event, Keys, Plan, Slot, dumpb, event_slots, plan, public
 
 #: what redis-py raises while Redis is down, loading its dataset or failing over: block and retry
 REDIS_OUTAGE: tuple[type[Exception], ...] = (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError,
@@ -106,7 +106,7 @@ class ViewStore:
         if not wanted:
             return {}
         index: dict[str, int] = {}
-        wanted_at = dumps([[_key_index(index, s.key), s.field] for s in wanted])
+        wanted_at = dumpb([[_key_index(index, s.key), s.field] for s in wanted])
         try:
             found = orjson.loads(self._load(keys=list(index), args=[wanted_at]))
         except REDIS_OUTAGE as exc:
@@ -125,7 +125,7 @@ class ViewStore:
                 "sadd": [[_key_index(index, key), member] for key, member in sorted(plan.members)],
                 "parts": sorted(plan.positions)}
         try:
-            return int(self._apply(keys=list(index), args=[str(epoch), dumps(body)]))
+            return int(self._apply(keys=list(index), args=[str(epoch), dumpb(body)]))
         except REDIS_OUTAGE as exc:
             raise outage(exc) from exc
 
