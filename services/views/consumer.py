@@ -15,6 +15,8 @@ import os
 import socket
 import threading
 import time
+from bisect import bisect_left
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
@@ -181,11 +183,11 @@ class ViewsConsumer:
             log.error("views cannot apply %s %s: %s", ev.schema, ev.record.get("commandId"), exc,
                       extra={"rawId": ev.record.get("rawId"), "topic": ev.topic, "offset": ev.offset})
         now = datetime.now(timezone.utc)
-        latency = metrics.STAGE_LATENCY.labels(STAGE)
-        for ev in events:
-            received = ev.record.get("receivedAt")
-            if isinstance(received, datetime):
-                latency.observe(max(0.0, (now - received).total_seconds()))
+        # a feed's events share their receivedAt: one latency per distinct time
+        received = Counter([ev.record.get("receivedAt") for ev in events])
+        observe_many(metrics.STAGE_LATENCY.labels(STAGE),
+                     [(max(0.0, (now - at).total_seconds()), n) for at, n in received.items()
+                      if isinstance(at, datetime)])
         self.applied += sum(batch.applied.values())
 
     def _commit(self, msgs: list[Message]) -> None:
@@ -196,3 +198,29 @@ class ViewsConsumer:
         except KafkaException as exc:
             # Redis already holds the batch; whoever reads these offsets again finds them applied
             log.warning("views offset commit failed (will be re-read and skipped as applied): %s", exc)
+
+
+def observe_many(histogram: Any, amounts: list[tuple[float, int]]) -> None:
+    """``histogram.observe(amount)`` ``n`` times for each ``(amount, n)``, as one update per bucket and one of the sum.
+
+    Reaches into prometheus_client's ``Histogram`` child (``_upper_bounds``, ``_buckets``, ``_sum``: what its own
+    ``observe`` updates, bucket ``i`` being the first whose bound is ≥ the amount); a histogram without them is
+    observed one amount at a time.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    if bounds is None or not hasattr(histogram, "_buckets") or not hasattr(histogram, "_sum"):
+        for amount, n in amounts:
+            for _ in range(n):
+                histogram.observe(amount)
+        return
+    counts: dict[int, int] = {}
+    total = 0.0
+    for amount, n in amounts:
+        i = bisect_left(bounds, amount)
+        counts[i] = counts.get(i, 0) + n
+        total += amount * n
+    if not counts:
+        return
+    histogram._sum.inc(total)
+    for i, n in counts.items():
+        histogram._buckets[i].inc(n)
