@@ -24,7 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from ingest.avro import DecodeError, codec
 from ingest.errors import Retriable
-from ingest.kafka.stage import consumer_config, next_offsets, record_lag, transport_error
+from ingest.kafka.stage import consumer_config, record_lag, transport_error
 from ingest.observability import metrics
 from services.views.handler import VIEW_TOPICS, Event, Keys, Plan
 from services.views.settings import ViewsServiceSettings
@@ -65,9 +65,10 @@ class ViewsConsumer:
         try:
             while not self.stopping.is_set():
                 msgs = self.consumer.consume(self.settings.batch_size, self.settings.poll_timeout_s)
-                msgs = [m for m in msgs if not transport_error(m, STAGE)]
+                msgs = [m for m in msgs if m.error() is None or not transport_error(m, STAGE)]
                 rewound = self._follow_epoch()
-                msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
+                if rewound:
+                    msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
                 if msgs:
                     self._process(msgs)
                 if time.monotonic() - self._last_lag > self.settings.views_lag_interval_s:
@@ -140,22 +141,31 @@ class ViewsConsumer:
         return dropped
 
     # --- one batch --------------------------------------------------------------------------------
-    def _decode(self, msgs: list[Message]) -> list[Event]:
+    def _decode(self, msgs: list[Message], ends: dict[tuple[str, int], int] | None = None) -> list[Event]:
+        """The messages' events (an undecodable one is counted, logged and skipped).
+
+        ``ends``: filled with the last offset of each (topic, partition) in ``msgs``, undecodable ones included.
+        """
         events = []
+        topics, decode = self.topics, codec().decode
         for m in msgs:
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            if ends is not None and offset >= ends.get((topic, partition), -1):
+                ends[(topic, partition)] = offset
             try:
-                schema, record = codec().decode(m.value() or b"")
+                schema, record = decode(m.value() or b"")
             except DecodeError as exc:
                 # the views only read; the topic's writer owns dead letters. Count it, say it, move on.
                 metrics.STAGE_MESSAGES.labels(STAGE, "unknown", "failed").inc()
-                log.error("undecodable record on %s[%d]@%d: %s", m.topic(), m.partition(), m.offset(), exc)
+                log.error("undecodable record on %s[%d]@%d: %s", topic, partition, offset, exc)
                 continue
-            events.append(Event(self.topics[m.topic()], m.partition(), m.offset(), schema, record))
+            events.append(Event(topics[topic], partition, offset, schema, record))
         return events
 
     def _process(self, msgs: list[Message]) -> None:
         started = time.perf_counter()
-        events = self._decode(msgs)
+        ends: dict[tuple[str, int], int] = {}
+        events = self._decode(msgs, ends)
         while events:
             assert self.epoch is not None
             keys = Keys(self.store.base, self.epoch)
@@ -167,11 +177,11 @@ class ViewsConsumer:
             if outcome == -1:  # a rebuild started between plan and write
                 rewound = self._follow_epoch(force=True)
                 events = [e for e in events if (self.settings.topic(e.topic), e.partition) not in rewound]
-                msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
+                ends = {tp: offset for tp, offset in ends.items() if tp not in rewound}
                 continue
             # another replica wrote one of these slots (a rebalance hand-over): read again, plan again
             log.info("views: slot changed under the batch, planning again")
-        self._commit(msgs)
+        self._commit(ends)
         metrics.STAGE_BATCH.labels(STAGE).observe(time.perf_counter() - started)
 
     def _count(self, batch: Plan, events: list[Event]) -> None:
@@ -190,11 +200,13 @@ class ViewsConsumer:
                       if isinstance(at, datetime)])
         self.applied += sum(batch.applied.values())
 
-    def _commit(self, msgs: list[Message]) -> None:
-        if not msgs:
+    def _commit(self, ends: dict[tuple[str, int], int]) -> None:
+        """Commit one past the last offset of each (topic, partition) of the batch."""
+        if not ends:
             return
         try:
-            self.consumer.commit(offsets=next_offsets(msgs), asynchronous=False)
+            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in ends.items()],
+                                 asynchronous=False)
         except KafkaException as exc:
             # Redis already holds the batch; whoever reads these offsets again finds them applied
             log.warning("views offset commit failed (will be re-read and skipped as applied): %s", exc)
