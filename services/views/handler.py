@@ -135,13 +135,10 @@ def _stock_field(r: dict[str, Any]) -> str:
     return r["itemId"] + (f"/{r['variantId']}" if r.get("variantId") else "")
 
 
-def _members(event: Event, keys: Keys) -> list[tuple[str, str]]:
-    """Set members to add alongside the event's slot: the item → (store, field) availability index."""
-    if event.schema != "StockLevelUpdated":
-        return []
-    r = event.record
+def _stock_member(r: dict[str, Any], keys: Keys) -> tuple[str, str]:
+    """The set member a stock event adds alongside its slot: the item → (store, field) availability index."""
     # the item → (store, field) index makes an item's availability in every store a few HGETs
-    return [(keys.item_stores(r["tenantId"], r["itemId"]), dumps([_store(r), _stock_field(r)]))]
+    return keys.item_stores(r["tenantId"], r["itemId"]), dumps([_store(r), _stock_field(r)])
 
 
 def already_applied(doc: dict[str, Any] | None, event: Event, position: str | None = None) -> bool:
@@ -164,9 +161,10 @@ def _decimal(text: str, what: str) -> Decimal:
 
 
 def _stock(doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
-    before = (doc or {}).get("quantity")
+    before = doc.get("quantity") if doc else None
     qty: str | None
-    if r["mode"] == "delta":
+    mode = r["mode"]
+    if mode == "delta":
         level: Decimal | None
         if r.get("quantity") is None:
             qty = before
@@ -179,16 +177,17 @@ def _stock(doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
             qty = quantity(level)  # the same number, its digits normalised: the same sign
         # a delta says how stock moved, not whether the item sells: availability follows the new level
         available = bool(r["available"]) and (level is None or level > 0)
-    elif r["mode"] == "absolute":
+    elif mode == "absolute":
         # an availability-only event (a POS snooze) carries no count: keep the level we know
         qty = quantity(_decimal(r["quantity"], "quantity")) if r.get("quantity") is not None else before
         available = bool(r["available"])
     else:
-        raise InvalidCommand(f"unknown stock mode {r['mode']!r}", reason_code="invalid_mode")
+        raise InvalidCommand(f"unknown stock mode {mode!r}", reason_code="invalid_mode")
+    again = r.get("availableAgainAt")
     return {"storeId": r.get("storeId"), "itemId": r["itemId"], "variantId": r.get("variantId"),
             "externalItemId": r["externalItemId"], "quantity": qty,
-            "unit": r.get("unit") or (doc or {}).get("unit"), "available": available, "reason": r["reason"],
-            "availableAgainAt": iso(r.get("availableAgainAt")), "lastMode": r["mode"]}
+            "unit": r.get("unit") or (doc.get("unit") if doc else None), "available": available,
+            "reason": r["reason"], "availableAgainAt": None if again is None else iso(again), "lastMode": mode}
 
 
 def _view(schema: str, doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
@@ -296,14 +295,17 @@ def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, re
     if at is None:
         at = event_slots(events, keys)
     where: dict[tuple[str, int], str] = {}  # (topic, partition) → its position text, made once per batch
+    members, applied, outcomes = out.members, out.applied, out.outcomes
     for ev, slot in zip(events, at):
         position = where.get((ev.topic, ev.partition))
         if position is None:
             position = where[(ev.topic, ev.partition)] = ev.position
-        provider = str(ev.record.get("provider") or "unknown")
+        provider = ev.record.get("provider") or "unknown"
+        if type(provider) is not str:
+            provider = str(provider)
         if slot is None:
             out.ignored += 1
-            out.outcomes[(provider, "ignored")] += 1
+            outcomes[(provider, "ignored")] += 1
             continue
         if slot in docs:
             doc = docs[slot]
@@ -312,19 +314,20 @@ def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, re
             doc = docs[slot] = loads(stored) if stored else None
         if already_applied(doc, ev, position):
             out.duplicates += 1
-            out.outcomes[(provider, "duplicate")] += 1
+            outcomes[(provider, "duplicate")] += 1
             continue
         try:
             new = apply(doc, ev, recent=recent, position=position)
         except (InvalidCommand, QuantityError) as exc:
             out.rejected.append((ev, exc))
-            out.outcomes[(provider, "failed")] += 1
+            outcomes[(provider, "failed")] += 1
             continue
         docs[slot] = new
         written[slot] = None
-        out.members.update(_members(ev, keys))
-        out.applied[ev.topic] += 1
-        out.outcomes[(provider, "applied")] += 1
+        if ev.schema == "StockLevelUpdated":
+            members.add(_stock_member(ev.record, keys))
+        applied[ev.topic] += 1
+        outcomes[(provider, "applied")] += 1
     out.positions = set(where.values())
     # a slot several events of the batch update is serialised once, after the last of them
     out.writes = {slot: (current[slot], dumps(docs[slot])) for slot in written}
