@@ -86,7 +86,7 @@ class ViewsConsumer:
         while True:
             try:
                 result = fn()
-                metrics.STAGE_RETRYING.labels(STAGE).set(0)
+                child(metrics.STAGE_RETRYING, STAGE).set(0)
                 return result
             except Retriable as exc:
                 metrics.STAGE_RETRYING.labels(STAGE).set(1)
@@ -182,20 +182,20 @@ class ViewsConsumer:
             # another replica wrote one of these slots (a rebalance hand-over): read again, plan again
             log.info("views: slot changed under the batch, planning again")
         self._commit(ends)
-        metrics.STAGE_BATCH.labels(STAGE).observe(time.perf_counter() - started)
+        child(metrics.STAGE_BATCH, STAGE).observe(time.perf_counter() - started)
 
     def _count(self, batch: Plan, events: list[Event]) -> None:
         for topic, n in batch.applied.items():
-            metrics.VIEWS_APPLIED.labels(topic).inc(n)
+            child(metrics.VIEWS_APPLIED, topic).inc(n)
         for (provider, outcome), n in batch.outcomes.items():
-            metrics.STAGE_MESSAGES.labels(STAGE, provider, outcome).inc(n)
+            child(metrics.STAGE_MESSAGES, STAGE, provider, outcome).inc(n)
         for ev, exc in batch.rejected:
             log.error("views cannot apply %s %s: %s", ev.schema, ev.record.get("commandId"), exc,
                       extra={"rawId": ev.record.get("rawId"), "topic": ev.topic, "offset": ev.offset})
         now = datetime.now(timezone.utc)
         # a feed's events share their receivedAt: one latency per distinct time
         received = Counter([ev.record.get("receivedAt") for ev in events])
-        observe_many(metrics.STAGE_LATENCY.labels(STAGE),
+        observe_many(child(metrics.STAGE_LATENCY, STAGE),
                      [(max(0.0, (now - at).total_seconds()), n) for at, n in received.items()
                       if isinstance(at, datetime)])
         self.applied += sum(batch.applied.values())
@@ -210,6 +210,19 @@ class ViewsConsumer:
         except KafkaException as exc:
             # Redis already holds the batch; whoever reads these offsets again finds them applied
             log.warning("views offset commit failed (will be re-read and skipped as applied): %s", exc)
+
+
+#: metric children by (metric, label values): ``labels()`` takes a lock and builds its key on every call, and the
+#: loop updates ~7 children per batch. Their label values are few (stage, topics, providers × outcomes).
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per process."""
+    found = _CHILDREN.get((metric, labels))
+    if found is None:
+        found = _CHILDREN[(metric, labels)] = metric.labels(*labels)
+    return found
 
 
 def observe_many(histogram: Any, amounts: list[tuple[float, int]]) -> None:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
 from ingest.observability.metrics import LATENCY_BUCKETS
-from services.views.consumer import observe_many
+from services.views.consumer import child, observe_many
 
 
 def _samples(h: Histogram) -> dict[tuple[str, str], float]:
@@ -41,3 +41,9 @@ def test_observe_many_falls_back_to_observe() -> None:
 
     observe_many(Plain(), [(0.5, 2), (3.0, 1)])
     assert seen == [0.5, 0.5, 3.0]
+
+
+def test_child_is_labels_once() -> None:
+    h = Histogram("hc", "h", ["stage"], buckets=LATENCY_BUCKETS, registry=CollectorRegistry())
+    assert child(h, "views") is h.labels("views") is child(h, "views")
+    assert child(h, "other") is h.labels("other") is not child(h, "views")
