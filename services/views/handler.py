@@ -217,7 +217,8 @@ def _view(schema: str, doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[st
     raise UnsupportedEvent(f"{schema} is not a view event")
 
 
-def apply(doc: dict[str, Any] | None, event: Event, *, recent: int = 16, position: str | None = None) -> dict[str, Any]:
+def apply(doc: dict[str, Any] | None, event: Event, *, recent: int = 16,
+          position: str | None = None) -> dict[str, Any]:
     """The slot's document after ``event`` (``doc`` is the one before, None when absent). Pure.
 
     ``position``: ``event.position`` when the caller has it already.

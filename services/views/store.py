@@ -106,9 +106,10 @@ class ViewStore:
         if not wanted:
             return {}
         index: dict[str, int] = {}
-        wanted_at = dumpb([[_key_index(index, s.key), s.field] for s in wanted])
+        at = index.setdefault  # a key's 1-based position in KEYS, added when new (see _script_keys)
+        wanted_at = dumpb([[at(s.key, len(index) + 1), s.field] for s in wanted])
         try:
-            found = orjson.loads(self._load(keys=list(index), args=[wanted_at]))
+            found = orjson.loads(self._load(keys=_script_keys(index), args=[wanted_at]))
         except REDIS_OUTAGE as exc:
             raise outage(exc) from exc
         return {s: None if doc is False else doc for s, doc in zip(wanted, found)}
@@ -119,13 +120,14 @@ class ViewStore:
         ``check``: further slots that must still hold these documents (None: absent) for the plan to apply.
         """
         index = {Keys.epoch_key(self.base): 1, Keys.parts_key(self.base): 2}
+        at = index.setdefault  # a key's 1-based position in KEYS, added when new (see _script_keys)
         # one JSON argument (orjson, in C) costs far less to send than four redis-py arguments per slot
-        body = {"cas": [[_key_index(index, s.key), s.field, old or "", new] for s, (old, new) in plan.writes.items()],
-                "check": [[_key_index(index, s.key), s.field, doc or ""] for s, doc in (check or {}).items()],
-                "sadd": [[_key_index(index, key), member] for key, member in sorted(plan.members)],
+        body = {"cas": [[at(s.key, len(index) + 1), s.field, old or "", new] for s, (old, new) in plan.writes.items()],
+                "check": [[at(s.key, len(index) + 1), s.field, doc or ""] for s, doc in (check or {}).items()],
+                "sadd": [[at(key, len(index) + 1), member] for key, member in sorted(plan.members)],
                 "parts": sorted(plan.positions)}
         try:
-            return int(self._apply(keys=list(index), args=[str(epoch), dumpb(body)]))
+            return int(self._apply(keys=_script_keys(index), args=[str(epoch), dumpb(body)]))
         except REDIS_OUTAGE as exc:
             raise outage(exc) from exc
 
@@ -159,7 +161,8 @@ class ViewStore:
                     continue  # planned on what the cache held: plan again on what Redis holds
             return outcome, batch
 
-    def _remember(self, loaded: dict[Slot, str | None], written: dict[Slot, str], cached: dict[Slot, str | None]) -> None:
+    def _remember(self, loaded: dict[Slot, str | None], written: dict[Slot, str],
+                  cached: dict[Slot, str | None]) -> None:
         """After a batch: the slots it read and those it wrote are the most recent (``loaded`` were not known)."""
         if self.cache_slots <= 0:
             return
@@ -206,9 +209,10 @@ class ViewStore:
         return int(self.client.unlink(*keys)) if keys else 0
 
 
-def _key_index(index: dict[str, int], key: str) -> int:
-    """``key``'s 1-based position in ``index`` (a script's KEYS, in insertion order), added when new."""
-    return index.setdefault(key, len(index) + 1)
+def _script_keys(index: dict[str, int]) -> list[bytes]:
+    """A script's KEYS (``index``: key → its 1-based position, in insertion order) as the UTF-8 bytes redis-py would
+    send: its encoder passes bytes through, where each str key costs a Python call (a batch names hundreds)."""
+    return [key.encode() for key in index]
 
 
 def _docs(raw: dict[str, str]) -> dict[str, dict[str, Any]]:
