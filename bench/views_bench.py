@@ -54,7 +54,6 @@ from ingest.canonical.commands import (  # noqa: E402
 )
 from services.command_writer.handler import event_of, kafka_key  # noqa: E402
 from services.views.consumer import ViewsConsumer  # noqa: E402
-from services.views import handler as views_handler  # noqa: E402
 from services.views.handler import Keys, plan, slots  # noqa: E402
 from services.views.store import ViewStore  # noqa: E402
 
@@ -210,7 +209,6 @@ def main() -> None:
     for r in range(args.repeat):
         for mode in ("phases", "apply", "total"):
             cache = {} if args.cache_slots is None else {"cache_slots": args.cache_slots}
-            getattr(views_handler, "_ISO", {}).clear()  # every pass meets its times for the first time
             store = ViewStore.from_url(args.redis, f"bench:views:{run_id}:{r}:{mode}:", **cache)
             try:
                 if mode == "phases":
