@@ -20,6 +20,9 @@ The phase pass reads every batch's slots (it calls ``load``, ``plan`` and ``writ
 use the cache (``--cache-slots``, default the store's).
 
 Every repeat writes into a fresh key prefix, so each pass applies every event (none is a duplicate).
+
+A feed import (large batches of mostly new slots, one receivedAt): ``--batch 500 --items 20000 --cache-slots 1000
+--feed`` (2 × 4 × 20,000 stock slots: nearly every slot is read once and the cache evicts all along).
 """
 from __future__ import annotations
 
@@ -30,7 +33,6 @@ import os
 import pstats
 import random
 import sys
-import threading
 import time
 import uuid
 import zlib
@@ -68,8 +70,8 @@ class FakeKafka:
         return None
 
 
-def command(rng: random.Random, seq: int) -> CommandBase:
-    tenant, store, item = rng.choice(TENANTS), rng.choice(STORES), rng.choice(ITEMS)
+def command(rng: random.Random, seq: int, items: list[str]) -> CommandBase:
+    tenant, store, item = rng.choice(TENANTS), rng.choice(STORES), rng.choice(items)
     at = T0 + timedelta(seconds=seq)
     common = dict(command_id=str(uuid.UUID(int=rng.getrandbits(128))), tenant_id=tenant, provider="inhouse-wms",
                   raw_id=str(uuid.UUID(int=rng.getrandbits(128))), occurred_at=at, received_at=at,
@@ -96,13 +98,17 @@ def command(rng: random.Random, seq: int) -> CommandBase:
                              status=rng.choice(["OPEN", "BUSY", "CLOSED"]), busy_delay_minutes=15)
 
 
-def messages(n: int, seed: int = 7) -> list[FakeMessage]:
-    """Events as the command writer publishes them: keyed per entity, one partition per key, offsets in order."""
+def messages(n: int, seed: int = 7, items: int = len(ITEMS), feed: bool = False) -> list[FakeMessage]:
+    """Events as the command writer publishes them: keyed per entity, one partition per key, offsets in order.
+
+    ``feed``: every event received (and occurred) at the same time, as the rows of one feed import.
+    """
     rng = random.Random(seed)
+    names = ITEMS if items == len(ITEMS) else [f"item-{i:06d}" for i in range(items)]
     offsets: dict[tuple[str, int], int] = {}
     out = []
     for seq in range(n):
-        rec = command(rng, seq).to_record()
+        rec = command(rng, 0 if feed else seq, names).to_record()
         topic, event_type, value = event_of(str(rec["commandType"]), rec)
         key = kafka_key(rec)
         part = zlib.crc32(key.encode()) % PARTITIONS
@@ -116,16 +122,9 @@ def messages(n: int, seed: int = 7) -> list[FakeMessage]:
 
 def consumer(store: ViewStore) -> ViewsConsumer:
     """The real consumer's batch code without its Kafka client (``run`` is not called)."""
-    c = ViewsConsumer.__new__(ViewsConsumer)
-    c.settings = SimpleNamespace(views_recent_commands=16, topic=lambda t: PREFIX + t)  # type: ignore[assignment]
-    c.store = store
-    c.topics = {PREFIX + t: t for t in ("inventory.events", "catalog.events", "pricing.events",
-                                        "store-status.events")}
-    c.consumer = FakeKafka()  # type: ignore[assignment]
-    c.stopping = threading.Event()
+    settings = SimpleNamespace(views_recent_commands=16, topic=lambda t: PREFIX + t)
+    c = ViewsConsumer(settings, store, kafka=FakeKafka())  # type: ignore[arg-type]
     c.epoch = 0
-    c._rewind = set()
-    c.applied = 0
     return c
 
 
@@ -194,11 +193,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument("--cache-slots", type=int, default=None, help="the ViewStore's slot cache (0: none)")
+    ap.add_argument("--items", type=int, default=len(ITEMS),
+                    help="items per tenant (default 80: slots repeat; e.g. 20000 with --cache-slots 1000: a feed "
+                         "import's mostly new slots, the cache evicting)")
+    ap.add_argument("--feed", action="store_true", help="one receivedAt/occurredAt for every event (a feed import)")
     ap.add_argument("--profile", action="store_true", help="cProfile the phase passes (top 35 by tottime)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    msgs = messages(args.events)
+    msgs = messages(args.events, items=args.items, feed=args.feed)
     run_id = uuid.uuid4().hex[:12]
     best: dict[str, float] = {}
     prof = cProfile.Profile() if args.profile else None
@@ -224,7 +227,7 @@ def main() -> None:
             for name, took in spent.items():
                 us = took / len(msgs) * 1e6
                 best[name] = min(best.get(name, us), us)
-    out = {"events": args.events, "batch": args.batch, "repeat": args.repeat,
+    out = {"events": args.events, "batch": args.batch, "repeat": args.repeat, "items": args.items, "feed": args.feed,
            "cpu_us_per_event_min": {k: round(v, 1) for k, v in best.items()}, "sample": sample}
     if args.json:
         print(json.dumps(out))

@@ -15,6 +15,8 @@ import os
 import socket
 import threading
 import time
+from bisect import bisect_left
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,7 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from ingest.avro import DecodeError, codec
 from ingest.errors import Retriable
-from ingest.kafka.stage import consumer_config, next_offsets, record_lag, transport_error
+from ingest.kafka.stage import consumer_config, record_lag, transport_error
 from ingest.observability import metrics
 from services.views.handler import VIEW_TOPICS, Event, Keys, Plan
 from services.views.settings import ViewsServiceSettings
@@ -37,12 +39,15 @@ class Stopping(Exception):
 
 
 class ViewsConsumer:
-    def __init__(self, settings: ViewsServiceSettings, store: ViewStore) -> None:
+    def __init__(self, settings: ViewsServiceSettings, store: ViewStore, *, kafka: Consumer | None = None) -> None:
+        """``kafka``: the Kafka client to use instead of one from ``settings`` (benches and tests, no broker)."""
         self.settings = settings
         self.store = store
         self.topics = {settings.topic(t): t for t in VIEW_TOPICS}
-        instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.consumer = Consumer(consumer_config(settings, STAGE, instance))
+        if kafka is None:
+            instance = settings.stage_instance_id or f"{socket.gethostname()}-{os.getpid()}"
+            kafka = Consumer(consumer_config(settings, STAGE, instance))
+        self.consumer = kafka
         self.stopping = threading.Event()
         self.epoch: int | None = None
         self._rewind: set[tuple[str, int]] = set()
@@ -60,9 +65,10 @@ class ViewsConsumer:
         try:
             while not self.stopping.is_set():
                 msgs = self.consumer.consume(self.settings.batch_size, self.settings.poll_timeout_s)
-                msgs = [m for m in msgs if not transport_error(m, STAGE)]
+                msgs = [m for m in msgs if m.error() is None or not transport_error(m, STAGE)]
                 rewound = self._follow_epoch()
-                msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
+                if rewound:
+                    msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
                 if msgs:
                     self._process(msgs)
                 if time.monotonic() - self._last_lag > self.settings.views_lag_interval_s:
@@ -80,7 +86,7 @@ class ViewsConsumer:
         while True:
             try:
                 result = fn()
-                metrics.STAGE_RETRYING.labels(STAGE).set(0)
+                child(metrics.STAGE_RETRYING, STAGE).set(0)
                 return result
             except Retriable as exc:
                 metrics.STAGE_RETRYING.labels(STAGE).set(1)
@@ -135,22 +141,31 @@ class ViewsConsumer:
         return dropped
 
     # --- one batch --------------------------------------------------------------------------------
-    def _decode(self, msgs: list[Message]) -> list[Event]:
+    def _decode(self, msgs: list[Message], ends: dict[tuple[str, int], int] | None = None) -> list[Event]:
+        """The messages' events (an undecodable one is counted, logged and skipped).
+
+        ``ends``: filled with the last offset of each (topic, partition) in ``msgs``, undecodable ones included.
+        """
         events = []
+        topics, decode = self.topics, codec().decode
         for m in msgs:
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            if ends is not None and offset >= ends.get((topic, partition), -1):
+                ends[(topic, partition)] = offset
             try:
-                schema, record = codec().decode(m.value() or b"")
+                schema, record = decode(m.value() or b"")
             except DecodeError as exc:
                 # the views only read; the topic's writer owns dead letters. Count it, say it, move on.
                 metrics.STAGE_MESSAGES.labels(STAGE, "unknown", "failed").inc()
-                log.error("undecodable record on %s[%d]@%d: %s", m.topic(), m.partition(), m.offset(), exc)
+                log.error("undecodable record on %s[%d]@%d: %s", topic, partition, offset, exc)
                 continue
-            events.append(Event(self.topics[m.topic()], m.partition(), m.offset(), schema, record))
+            events.append(Event(topics[topic], partition, offset, schema, record))
         return events
 
     def _process(self, msgs: list[Message]) -> None:
         started = time.perf_counter()
-        events = self._decode(msgs)
+        ends: dict[tuple[str, int], int] = {}
+        events = self._decode(msgs, ends)
         while events:
             assert self.epoch is not None
             keys = Keys(self.store.base, self.epoch)
@@ -162,34 +177,75 @@ class ViewsConsumer:
             if outcome == -1:  # a rebuild started between plan and write
                 rewound = self._follow_epoch(force=True)
                 events = [e for e in events if (self.settings.topic(e.topic), e.partition) not in rewound]
-                msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
+                ends = {tp: offset for tp, offset in ends.items() if tp not in rewound}
                 continue
             # another replica wrote one of these slots (a rebalance hand-over): read again, plan again
             log.info("views: slot changed under the batch, planning again")
-        self._commit(msgs)
-        metrics.STAGE_BATCH.labels(STAGE).observe(time.perf_counter() - started)
+        self._commit(ends)
+        child(metrics.STAGE_BATCH, STAGE).observe(time.perf_counter() - started)
 
     def _count(self, batch: Plan, events: list[Event]) -> None:
         for topic, n in batch.applied.items():
-            metrics.VIEWS_APPLIED.labels(topic).inc(n)
+            child(metrics.VIEWS_APPLIED, topic).inc(n)
         for (provider, outcome), n in batch.outcomes.items():
-            metrics.STAGE_MESSAGES.labels(STAGE, provider, outcome).inc(n)
+            child(metrics.STAGE_MESSAGES, STAGE, provider, outcome).inc(n)
         for ev, exc in batch.rejected:
             log.error("views cannot apply %s %s: %s", ev.schema, ev.record.get("commandId"), exc,
                       extra={"rawId": ev.record.get("rawId"), "topic": ev.topic, "offset": ev.offset})
         now = datetime.now(timezone.utc)
-        latency = metrics.STAGE_LATENCY.labels(STAGE)
-        for ev in events:
-            received = ev.record.get("receivedAt")
-            if isinstance(received, datetime):
-                latency.observe(max(0.0, (now - received).total_seconds()))
+        # a feed's events share their receivedAt: one latency per distinct time
+        received = Counter([ev.record.get("receivedAt") for ev in events])
+        observe_many(child(metrics.STAGE_LATENCY, STAGE),
+                     [(max(0.0, (now - at).total_seconds()), n) for at, n in received.items()
+                      if isinstance(at, datetime)])
         self.applied += sum(batch.applied.values())
 
-    def _commit(self, msgs: list[Message]) -> None:
-        if not msgs:
+    def _commit(self, ends: dict[tuple[str, int], int]) -> None:
+        """Commit one past the last offset of each (topic, partition) of the batch."""
+        if not ends:
             return
         try:
-            self.consumer.commit(offsets=next_offsets(msgs), asynchronous=False)
+            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in ends.items()],
+                                 asynchronous=False)
         except KafkaException as exc:
             # Redis already holds the batch; whoever reads these offsets again finds them applied
             log.warning("views offset commit failed (will be re-read and skipped as applied): %s", exc)
+
+
+#: metric children by (metric, label values): ``labels()`` takes a lock and builds its key on every call, and the
+#: loop updates ~7 children per batch. Their label values are few (stage, topics, providers × outcomes).
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per process."""
+    found = _CHILDREN.get((metric, labels))
+    if found is None:
+        found = _CHILDREN[(metric, labels)] = metric.labels(*labels)
+    return found
+
+
+def observe_many(histogram: Any, amounts: list[tuple[float, int]]) -> None:
+    """``histogram.observe(amount)`` ``n`` times for each ``(amount, n)``, as one update per bucket and one of the sum.
+
+    Reaches into prometheus_client's ``Histogram`` child (``_upper_bounds``, ``_buckets``, ``_sum``: what its own
+    ``observe`` updates, bucket ``i`` being the first whose bound is ≥ the amount); a histogram without them is
+    observed one amount at a time.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    if bounds is None or not hasattr(histogram, "_buckets") or not hasattr(histogram, "_sum"):
+        for amount, n in amounts:
+            for _ in range(n):
+                histogram.observe(amount)
+        return
+    counts: dict[int, int] = {}
+    total = 0.0
+    for amount, n in amounts:
+        i = bisect_left(bounds, amount)
+        counts[i] = counts.get(i, 0) + n
+        total += amount * n
+    if not counts:
+        return
+    histogram._sum.inc(total)
+    for i, n in counts.items():
+        histogram._buckets[i].inc(n)

@@ -85,12 +85,29 @@ class Keys:
         return f"{self.root}{tenant}:prices:{item}"
 
 
+#: the last aware datetime ``iso`` formatted, and its text: a feed's events share their times, and formatting costs
+#: ~1.2 µs. Only an aware value is kept: another equals it only at the same instant, hence has the same text (a naive
+#: one never equals an aware one; naive values, or a tzinfo without an offset, are formatted each time). One pair,
+#: replaced whole: a dict memo cost more than it saved when every event has its own time.
+_LAST_ISO: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=timezone.utc), "1970-01-01T00:00:00Z")
+
+
 def iso(value: Any) -> str | None:
+    global _LAST_ISO
     if value is None:
         return None
     if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return aware.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        last = _LAST_ISO
+        if value == last[0]:
+            return last[1]
+        if value.tzinfo is timezone.utc:  # what the Avro decoder gives: isoformat() ends in "+00:00"
+            text = value.isoformat()[:-6] + "Z"
+        else:
+            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            text = aware.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            _LAST_ISO = (value, text)
+        return text
     return str(value)
 
 
@@ -121,19 +138,17 @@ def _stock_field(r: dict[str, Any]) -> str:
     return r["itemId"] + (f"/{r['variantId']}" if r.get("variantId") else "")
 
 
-def _members(event: Event, keys: Keys) -> list[tuple[str, str]]:
-    """Set members to add alongside the event's slot: the item → (store, field) availability index."""
-    if event.schema != "StockLevelUpdated":
-        return []
-    r = event.record
+def _stock_member(r: dict[str, Any], keys: Keys) -> tuple[str, str]:
+    """The set member a stock event adds alongside its slot: the item → (store, field) availability index."""
     # the item → (store, field) index makes an item's availability in every store a few HGETs
-    return [(keys.item_stores(r["tenantId"], r["itemId"]), dumps([_store(r), _stock_field(r)]))]
+    return keys.item_stores(r["tenantId"], r["itemId"]), dumps([_store(r), _stock_field(r)])
 
 
-def already_applied(doc: dict[str, Any] | None, event: Event) -> bool:
+def already_applied(doc: dict[str, Any] | None, event: Event, position: str | None = None) -> bool:
+    """``position``: ``event.position`` when the caller has it already."""
     if doc is None:
         return False
-    if doc.get("_o", {}).get(event.position, -1) >= event.offset:
+    if doc.get("_o", {}).get(position or event.position, -1) >= event.offset:
         return True
     return event.record["commandId"] in doc.get("_c", ())
 
@@ -149,9 +164,10 @@ def _decimal(text: str, what: str) -> Decimal:
 
 
 def _stock(doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
-    before = (doc or {}).get("quantity")
+    before = doc.get("quantity") if doc else None
     qty: str | None
-    if r["mode"] == "delta":
+    mode = r["mode"]
+    if mode == "delta":
         level: Decimal | None
         if r.get("quantity") is None:
             qty = before
@@ -164,16 +180,17 @@ def _stock(doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
             qty = quantity(level)  # the same number, its digits normalised: the same sign
         # a delta says how stock moved, not whether the item sells: availability follows the new level
         available = bool(r["available"]) and (level is None or level > 0)
-    elif r["mode"] == "absolute":
+    elif mode == "absolute":
         # an availability-only event (a POS snooze) carries no count: keep the level we know
         qty = quantity(_decimal(r["quantity"], "quantity")) if r.get("quantity") is not None else before
         available = bool(r["available"])
     else:
-        raise InvalidCommand(f"unknown stock mode {r['mode']!r}", reason_code="invalid_mode")
+        raise InvalidCommand(f"unknown stock mode {mode!r}", reason_code="invalid_mode")
+    again = r.get("availableAgainAt")
     return {"storeId": r.get("storeId"), "itemId": r["itemId"], "variantId": r.get("variantId"),
             "externalItemId": r["externalItemId"], "quantity": qty,
-            "unit": r.get("unit") or (doc or {}).get("unit"), "available": available, "reason": r["reason"],
-            "availableAgainAt": iso(r.get("availableAgainAt")), "lastMode": r["mode"]}
+            "unit": r.get("unit") or (doc.get("unit") if doc else None), "available": available,
+            "reason": r["reason"], "availableAgainAt": None if again is None else iso(again), "lastMode": mode}
 
 
 def _view(schema: str, doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[str, Any]:
@@ -182,26 +199,38 @@ def _view(schema: str, doc: dict[str, Any] | None, r: dict[str, Any]) -> dict[st
     if schema == "StoreStatusUpdated":
         return {"storeId": r.get("storeId"), "externalStoreId": r["externalStoreId"], "status": r["status"],
                 "busyDelayMinutes": r.get("busyDelayMinutes"), "until": iso(r.get("until"))}
+    # the fields as dict displays: a comprehension per event costs twice as much (its own frame)
+    g = r.get
     if schema == "CatalogItemUpserted":
-        return {k: r.get(k) for k in ("itemId", "externalItemId", "name", "description", "brand", "category",
-                                      "gtin", "imageUrls", "attributes", "active", "merchantId")}
+        return {"itemId": g("itemId"), "externalItemId": g("externalItemId"), "name": g("name"),
+                "description": g("description"), "brand": g("brand"), "category": g("category"), "gtin": g("gtin"),
+                "imageUrls": g("imageUrls"), "attributes": g("attributes"), "active": g("active"),
+                "merchantId": g("merchantId")}
     if schema == "MenuItemUpserted":
-        return {k: r.get(k) for k in ("storeId", "menuId", "itemId", "externalItemId", "name", "description",
-                                      "category", "amountMinor", "currency", "modifierGroups", "available")}
+        return {"storeId": g("storeId"), "menuId": g("menuId"), "itemId": g("itemId"),
+                "externalItemId": g("externalItemId"), "name": g("name"), "description": g("description"),
+                "category": g("category"), "amountMinor": g("amountMinor"), "currency": g("currency"),
+                "modifierGroups": g("modifierGroups"), "available": g("available")}
     if schema == "VariantUpserted":
-        return {k: r.get(k) for k in ("itemId", "variantId", "externalVariantId", "name", "attributes", "gtin")}
+        return {"itemId": g("itemId"), "variantId": g("variantId"), "externalVariantId": g("externalVariantId"),
+                "name": g("name"), "attributes": g("attributes"), "gtin": g("gtin")}
     if schema == "PriceUpdated":
-        return {k: r.get(k) for k in ("storeId", "itemId", "variantId", "priceType", "currency", "amountMinor")}
+        return {"storeId": g("storeId"), "itemId": g("itemId"), "variantId": g("variantId"),
+                "priceType": g("priceType"), "currency": g("currency"), "amountMinor": g("amountMinor")}
     raise UnsupportedEvent(f"{schema} is not a view event")
 
 
-def apply(doc: dict[str, Any] | None, event: Event, *, recent: int = 16) -> dict[str, Any]:
-    """The slot's document after ``event`` (``doc`` is the one before, None when absent). Pure."""
+def apply(doc: dict[str, Any] | None, event: Event, *, recent: int = 16,
+          position: str | None = None) -> dict[str, Any]:
+    """The slot's document after ``event`` (``doc`` is the one before, None when absent). Pure.
+
+    ``position``: ``event.position`` when the caller has it already.
+    """
     r = event.record
     out = _view(event.schema, doc, r)
     out["updatedAt"] = iso(r["occurredAt"])
     out["commandId"] = r["commandId"]
-    out["_o"] = {**(doc or {}).get("_o", {}), event.position: event.offset}
+    out["_o"] = {**(doc or {}).get("_o", {}), position or event.position: event.offset}
     out["_c"] = ([*(doc or {}).get("_c", ()), r["commandId"]])[-recent:]
     return out
 
@@ -223,6 +252,14 @@ def dumps(doc: Any) -> str:
         return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:  # orjson.JSONEncodeError
         return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def dumpb(doc: Any) -> bytes:
+    """``dumps(doc)`` as UTF-8 bytes, without the round trip through ``str`` (a script argument: Redis wants bytes)."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        return dumps(doc).encode()
 
 
 def loads(text: str) -> Any:
@@ -248,46 +285,62 @@ class Plan:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, recent: int = 16) -> Plan:
+def plan(events: list[Event], current: dict[Slot, str | None], keys: Keys, *, recent: int = 16,
+         at: list[Slot | None] | None = None) -> Plan:
     """Fold ``events`` (offset order within each partition) over the ``current`` stored slots. Pure.
 
     ``current`` must hold every slot the events touch (``slots()`` lists them). Events of other types are
     ignored; an event the views cannot apply (a corrupt quantity) is rejected alone, the rest goes on.
+    ``at``: each event's slot (None for an ignored type) when the caller has them already (``event_slots``).
     """
     out = Plan()
     docs: dict[Slot, dict[str, Any] | None] = {}
     written: dict[Slot, None] = {}  # slots with a new document, in the order of their first write
-    for ev in events:
-        out.positions.add(ev.position)
-        provider = str(ev.record.get("provider") or "unknown")
-        if ev.schema not in APPLIED_TYPES:
+    if at is None:
+        at = event_slots(events, keys)
+    where: dict[tuple[str, int], str] = {}  # (topic, partition) → its position text, made once per batch
+    members, applied, outcomes = out.members, out.applied, out.outcomes
+    for ev, slot in zip(events, at):
+        position = where.get((ev.topic, ev.partition))
+        if position is None:
+            position = where[(ev.topic, ev.partition)] = ev.position
+        provider = ev.record.get("provider") or "unknown"
+        if type(provider) is not str:
+            provider = str(provider)
+        if slot is None:
             out.ignored += 1
-            out.outcomes[(provider, "ignored")] += 1
+            outcomes[(provider, "ignored")] += 1
             continue
-        slot = _slot(ev, keys)
         if slot in docs:
             doc = docs[slot]
         else:
             stored = current[slot]
             doc = docs[slot] = loads(stored) if stored else None
-        if already_applied(doc, ev):
+        if already_applied(doc, ev, position):
             out.duplicates += 1
-            out.outcomes[(provider, "duplicate")] += 1
+            outcomes[(provider, "duplicate")] += 1
             continue
         try:
-            new = apply(doc, ev, recent=recent)
+            new = apply(doc, ev, recent=recent, position=position)
         except (InvalidCommand, QuantityError) as exc:
             out.rejected.append((ev, exc))
-            out.outcomes[(provider, "failed")] += 1
+            outcomes[(provider, "failed")] += 1
             continue
         docs[slot] = new
         written[slot] = None
-        out.members.update(_members(ev, keys))
-        out.applied[ev.topic] += 1
-        out.outcomes[(provider, "applied")] += 1
+        if ev.schema == "StockLevelUpdated":
+            members.add(_stock_member(ev.record, keys))
+        applied[ev.topic] += 1
+        outcomes[(provider, "applied")] += 1
+    out.positions = set(where.values())
     # a slot several events of the batch update is serialised once, after the last of them
     out.writes = {slot: (current[slot], dumps(docs[slot])) for slot in written}
     return out
+
+
+def event_slots(events: list[Event], keys: Keys) -> list[Slot | None]:
+    """Each event's slot, None for an event type the views ignore."""
+    return [_slot(ev, keys) if ev.schema in APPLIED_TYPES else None for ev in events]
 
 
 def slots(events: list[Event], keys: Keys) -> set[Slot]:

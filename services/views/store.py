@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as rx
 
 from ingest.errors import DependencyUnavailable
-from services.views.handler import Event, Keys, Plan, Slot, dumps, plan, public, slots
+from services.views.handler import Event, Keys, Plan, Slot, dumpb, event_slots, plan, public
 
 #: what redis-py raises while Redis is down, loading its dataset or failing over: block and retry
 REDIS_OUTAGE: tuple[type[Exception], ...] = (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError,
@@ -105,9 +106,10 @@ class ViewStore:
         if not wanted:
             return {}
         index: dict[str, int] = {}
-        wanted_at = dumps([[_key_index(index, s.key), s.field] for s in wanted])
+        at = index.setdefault  # a key's 1-based position in KEYS, added when new (see _script_keys)
+        wanted_at = dumpb([[at(s.key, len(index) + 1), s.field] for s in wanted])
         try:
-            found = orjson.loads(self._load(keys=list(index), args=[wanted_at]))
+            found = orjson.loads(self._load(keys=_script_keys(index), args=[wanted_at]))
         except REDIS_OUTAGE as exc:
             raise outage(exc) from exc
         return {s: None if doc is False else doc for s, doc in zip(wanted, found)}
@@ -118,13 +120,14 @@ class ViewStore:
         ``check``: further slots that must still hold these documents (None: absent) for the plan to apply.
         """
         index = {Keys.epoch_key(self.base): 1, Keys.parts_key(self.base): 2}
+        at = index.setdefault  # a key's 1-based position in KEYS, added when new (see _script_keys)
         # one JSON argument (orjson, in C) costs far less to send than four redis-py arguments per slot
-        body = {"cas": [[_key_index(index, s.key), s.field, old or "", new] for s, (old, new) in plan.writes.items()],
-                "check": [[_key_index(index, s.key), s.field, doc or ""] for s, doc in (check or {}).items()],
-                "sadd": [[_key_index(index, key), member] for key, member in sorted(plan.members)],
+        body = {"cas": [[at(s.key, len(index) + 1), s.field, old or "", new] for s, (old, new) in plan.writes.items()],
+                "check": [[at(s.key, len(index) + 1), s.field, doc or ""] for s, doc in (check or {}).items()],
+                "sadd": [[at(key, len(index) + 1), member] for key, member in sorted(plan.members)],
                 "parts": sorted(plan.positions)}
         try:
-            return int(self._apply(keys=list(index), args=[str(epoch), dumps(body)]))
+            return int(self._apply(keys=_script_keys(index), args=[str(epoch), dumpb(body)]))
         except REDIS_OUTAGE as exc:
             raise outage(exc) from exc
 
@@ -135,11 +138,13 @@ class ViewStore:
         Slots in the cache are not read; a compare that fails on one of them is retried at once from Redis,
         so a conflict returned is one with what Redis held, as without the cache.
         """
-        wanted = slots(events, keys)
+        at = event_slots(events, keys)
+        wanted = {s for s in at if s is not None}
         while True:
-            cached = {s: self._known[s] for s in wanted if s in self._known}
+            known = self._known
+            cached = {s: known[s] for s in wanted if s in known}
             loaded = self.load(s for s in wanted if s not in cached)
-            batch = plan(events, {**cached, **loaded}, keys, recent=recent)
+            batch = plan(events, {**cached, **loaded}, keys, recent=recent, at=at)
             try:
                 outcome = self.write(batch, keys.epoch,
                                      check={s: doc for s, doc in cached.items() if s not in batch.writes})
@@ -147,8 +152,7 @@ class ViewStore:
                 self._forget(wanted)  # the write may or may not have landed
                 raise
             if outcome == 0:
-                self._remember(loaded)
-                self._remember({s: new for s, (_, new) in batch.writes.items()})
+                self._remember(loaded, {s: new for s, (_, new) in batch.writes.items()}, cached)
             elif outcome == -1:
                 self._known.clear()  # a new generation: these keys are not read again
             else:
@@ -157,15 +161,21 @@ class ViewStore:
                     continue  # planned on what the cache held: plan again on what Redis holds
             return outcome, batch
 
-    def _remember(self, docs: dict[Slot, str | None]) -> None:
+    def _remember(self, loaded: dict[Slot, str | None], written: dict[Slot, str],
+                  cached: dict[Slot, str | None]) -> None:
+        """After a batch: the slots it read and those it wrote are the most recent (``loaded`` were not known)."""
         if self.cache_slots <= 0:
             return
         known = self._known
-        for s, doc in docs.items():
-            known.pop(s, None)  # re-inserted last
-            known[s] = doc
-        while len(known) > self.cache_slots:
-            del known[next(iter(known))]
+        for s in written.keys() & cached.keys():
+            del known[s]  # re-inserted last
+        known.update(loaded)
+        known.update(written)
+        excess = len(known) - self.cache_slots
+        if excess > 0:
+            # the oldest in one pass: deleting one at a time from the front rescans the holes left before it
+            for s in list(islice(known, excess)):
+                del known[s]
 
     def _forget(self, wanted: Iterable[Slot]) -> None:
         for s in wanted:
@@ -199,9 +209,10 @@ class ViewStore:
         return int(self.client.unlink(*keys)) if keys else 0
 
 
-def _key_index(index: dict[str, int], key: str) -> int:
-    """``key``'s 1-based position in ``index`` (a script's KEYS, in insertion order), added when new."""
-    return index.setdefault(key, len(index) + 1)
+def _script_keys(index: dict[str, int]) -> list[bytes]:
+    """A script's KEYS (``index``: key → its 1-based position, in insertion order) as the UTF-8 bytes redis-py would
+    send: its encoder passes bytes through, where each str key costs a Python call (a batch names hundreds)."""
+    return [key.encode() for key in index]
 
 
 def _docs(raw: dict[str, str]) -> dict[str, dict[str, Any]]:

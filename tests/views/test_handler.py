@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.avro import codec
-from services.views.handler import Event, Keys, apply, dumps, loads, plan, slots
+from services.views.handler import Event, Keys, apply, dumps, iso, loads, plan, slots
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=timezone.utc)
 KEYS = Keys("test:views:handler:", 0)
@@ -74,3 +75,42 @@ def test_a_slot_updated_several_times_in_a_batch_is_written_once_with_the_last_d
     again = plan([*events[2:], event(5, "delta", "-8")], stored, KEYS)
     assert again.duplicates == 2 and [s.field for s in again.writes] == ["item-1"]
     assert json.loads(again.writes[next(iter(again.writes))][1])["quantity"] == "0"
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: the datetime is naive for comparisons, yet ``iso`` reads it as local time."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+def _iso_before(value: Any) -> str | None:
+    """``iso`` as it was before its memo."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return aware.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+ZONES = st.sampled_from([None, timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=3)),
+                         ZoneInfo("Europe/London"), ZoneInfo("America/New_York"), _NoOffset()])
+
+
+@given(st.lists(st.tuples(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)), ZONES,
+                          st.booleans()), max_size=30))
+def test_iso_memo_answers_as_formatting_each_time(values: list[tuple[datetime, Any, bool]]) -> None:
+    """Equal datetimes of any zones (a naive one, a folded hour, one without offset among them) and repeats."""
+    made = [naive.replace(tzinfo=zone, fold=int(fold)) for naive, zone, fold in values]
+    for value in made + made[::-1] + [v.astimezone(timezone.utc) for v in made if v.utcoffset() is not None]:
+        assert iso(value) == _iso_before(value), value
+
+
+def test_iso_memo_takes_runs_of_one_time_text_and_none_as_before() -> None:
+    naive = datetime(2025, 3, 1, 10, 0)
+    ist = timezone(timedelta(hours=5, minutes=30))
+    run = [T0] * 3 + [T0.astimezone(ist), T0.replace(tzinfo=None), T0.replace(tzinfo=_NoOffset()), T0,
+                      T0 + timedelta(microseconds=1), naive, naive.replace(tzinfo=_NoOffset()), naive, T0]
+    assert [iso(v) for v in run] == [_iso_before(v) for v in run]
+    assert iso(None) is None and iso("2025-03-01T10:00:00Z") == "2025-03-01T10:00:00Z"
