@@ -64,6 +64,13 @@ class StageSettings(CommonSettings):
     metrics_port: int = 0
     stage_instance_id: str = ""
     batch_size: int = 500
+    #: a batch stops growing once its values hold this many bytes: a bulk feed's Validated chunks carry up to 500
+    #: commands each, and 500 of them decoded at once took the command writer past 350 MB (docs/performance.md)
+    batch_max_bytes: int = 8 * 1024 * 1024
+    #: what a reader's client may hold fetched ahead of the stage (librdkafka ``queued.max.messages.kbytes``, 64 MB
+    #: by default): 16 MB is still ~3,000 batches of webhooks or ~100 feed chunks ahead, and a process's peak RSS
+    #: while it drains a backlog is this plus its batch
+    fetch_queue_max_kb: int = 16 * 1024
     poll_timeout_s: float = 0.05
     #: a reader's long poll: the broker answers as soon as data arrives, or after this (docs/performance.md)
     fetch_wait_max_ms: int = 100

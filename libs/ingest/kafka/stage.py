@@ -92,6 +92,10 @@ def classify(exc: BaseException) -> IngestError:
     return err
 
 
+#: messages taken from the fetched queue at a time while a batch grows (its byte budget is checked between)
+BATCH_SLICE = 50
+
+
 def consumer_config(settings: StageSettings, name: str, instance: str) -> dict[str, Any]:
     """The group consumer every pipeline reader uses: read_committed, offsets committed by the reader."""
     return {
@@ -106,6 +110,7 @@ def consumer_config(settings: StageSettings, name: str, instance: str) -> dict[s
         # the broker answers a long poll as soon as data arrives; a short wait only makes idle readers spin
         # (20 ms: ~2.5% of a core of broker CPU per idle reader on Tansu; docs/performance.md)
         "fetch.wait.max.ms": settings.fetch_wait_max_ms,
+        "queued.max.messages.kbytes": settings.fetch_queue_max_kb,
     }
 
 
@@ -227,11 +232,25 @@ class StageRunner:
         ``consume(batch_size, timeout)`` waits the whole timeout unless a full batch is there, which put 50 ms on
         every hop at light load; this way a batch is what arrived while the previous one was being processed, so
         batches still grow with load (docs/performance.md).
+
+        A batch also stops growing once its values reach ``batch_max_bytes``: what is not taken stays fetched for
+        the next batch (a bulk feed's chunks would otherwise be decoded 250,000 commands at a time).
         """
         first = self._consumer.poll(self.settings.poll_timeout_s)
         if first is None:
             return []
-        return [first, *self._consumer.consume(self.settings.batch_size - 1, 0)]
+        batch = [first]
+        size, limit, room = len(first.value() or b""), self.settings.batch_max_bytes, self.settings.batch_size - 1
+        while room > 0 and size < limit:
+            # as many as should still fit at the batch's mean size so far (at least one, at most a slice)
+            fits = (limit - size) * len(batch) // max(size, 1) + 1
+            more = self._consumer.consume(min(room, BATCH_SLICE, fits), 0)
+            if not more:
+                break
+            batch += more
+            room -= len(more)
+            size += sum(len(m.value() or b"") for m in more)
+        return batch
 
     def _transport_error(self, msg: Message) -> bool:
         return transport_error(msg, self.stage)
