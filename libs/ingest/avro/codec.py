@@ -301,14 +301,21 @@ def compile_writer(schema: dict[str, Any]) -> Writer | None:
         else:
             raise _Uncovered(repr(t))
 
+    return _generated(emit, schema, lines, "write", "out, record", "",
+                      {"SIZES": _SIZES, "varint": _varint, "timestamp": _timestamp, "datetime": datetime})
+
+
+def _generated(emit: Callable[[Any, str, int], None], schema: dict[str, Any], lines: list[str], name: str,
+               params: str, tail: str, names: dict[str, Any]) -> Any:
+    """The function ``name(params)``: the lines ``emit`` writes for ``schema``, then ``tail``, with ``names`` in
+    scope; None when ``emit`` meets a type it does not know."""
     try:
         emit(schema, "record", 1)
     except _Uncovered:
         return None
-    namespace: dict[str, Any] = {"SIZES": _SIZES, "varint": _varint, "Uncovered": _Uncovered,
-                                 "timestamp": _timestamp, "datetime": datetime}
-    exec("def write(out, record):\n" + "\n".join(lines) + "\n", namespace)  # noqa: S102 — our own schemas
-    return namespace["write"]  # type: ignore[no-any-return]
+    namespace: dict[str, Any] = {"Uncovered": _Uncovered, **names}
+    exec("\n".join([f"def {name}({params}):", *lines, tail]) + "\n", namespace)  # noqa: S102 — our own schemas
+    return namespace[name]
 
 
 Reader = Callable[[bytes, int], dict[str, Any]]
@@ -439,15 +446,9 @@ def compile_reader(schema: dict[str, Any]) -> Reader | None:
         else:
             raise _Uncovered(repr(t))
 
-    try:
-        emit(schema, "record", 1)
-    except _Uncovered:
-        return None
-    namespace: dict[str, Any] = {"uvarint": _uvarint, "from_micros": _from_micros, "Uncovered": _Uncovered,
-                                 "TIMES8": _TIMES8}
-    exec("def read(data, pos):\n    size = len(data)\n" + "\n".join(lines) + "\n    return record\n",  # noqa: S102
-         namespace)
-    return namespace["read"]  # type: ignore[no-any-return]
+    lines.insert(0, "    size = len(data)")
+    return _generated(emit, schema, lines, "read", "data, pos", "    return record",
+                      {"uvarint": _uvarint, "from_micros": _from_micros, "TIMES8": _TIMES8})
 
 
 @cache
