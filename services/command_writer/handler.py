@@ -35,11 +35,10 @@ class WrittenCommands(Protocol):
         """
 
 
+_ENTITY_FIELDS = {"UpsertCatalogItem": "itemId", "UpsertMenuItem": "itemId", "UpsertVariant": "itemId",
+                  "UpdateStockLevel": "itemId", "UpdatePrice": "itemId", "UpdateOrderStatus": "orderId"}
 #: command type → the field naming its entity in the Kafka key (None: the store)
-_ENTITY = {name: {"UpsertCatalogItem": "itemId", "UpsertMenuItem": "itemId", "UpsertVariant": "itemId",
-                  "UpdateStockLevel": "itemId", "UpdatePrice": "itemId",
-                  "UpdateOrderStatus": "orderId"}.get(cls.command_type)
-           for name, cls in COMMAND_TYPES.items()}
+_ENTITY = {name: _ENTITY_FIELDS.get(name) for name in COMMAND_TYPES}
 #: command type → (event topic, event type)
 _EVENT = {name: (cls.event_topic, cls.event_type) for name, cls in COMMAND_TYPES.items()}
 

@@ -235,7 +235,7 @@ class FeedWorker:
             if auto:
                 await self.repo.create(auto, auto_created=True)
                 found.update(await self.repo.load([row[:4] for row in auto]))
-        ids = {keyed.get(w) or MappingKey(w[2], w[3]): c for w, c in found.items()}  # type: ignore[arg-type]
+        ids = {keyed[w]: c for w, c in found.items()}  # every row found is one of ``wanted``
         return MappingContext(job.tenant_id, job.provider, ids, tenant)
 
     def _chunks(self, job: feeds.FeedJob, records: list[tuple[str, dict[str, Any]]], tenant: TenantSettings
