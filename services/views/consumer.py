@@ -24,7 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from ingest.avro import DecodeError, codec
 from ingest.errors import Retriable
-from ingest.kafka.stage import consumer_config, record_lag, transport_error
+from ingest.kafka.stage import consumer_config, next_offsets, record_lag, transport_error
 from ingest.observability import metrics
 from services.views.handler import VIEW_TOPICS, Event, Keys, Plan
 from services.views.settings import ViewsServiceSettings
@@ -141,17 +141,12 @@ class ViewsConsumer:
         return dropped
 
     # --- one batch --------------------------------------------------------------------------------
-    def _decode(self, msgs: list[Message], ends: dict[tuple[str, int], int] | None = None) -> list[Event]:
-        """The messages' events (an undecodable one is counted, logged and skipped).
-
-        ``ends``: filled with the last offset of each (topic, partition) in ``msgs``, undecodable ones included.
-        """
+    def _decode(self, msgs: list[Message]) -> list[Event]:
+        """The messages' events (an undecodable one is counted, logged and skipped)."""
         events = []
         topics, decode = self.topics, codec().decode
         for m in msgs:
             topic, partition, offset = m.topic(), m.partition(), m.offset()
-            if ends is not None and offset >= ends.get((topic, partition), -1):
-                ends[(topic, partition)] = offset
             try:
                 schema, record = decode(m.value() or b"")
             except DecodeError as exc:
@@ -164,8 +159,7 @@ class ViewsConsumer:
 
     def _process(self, msgs: list[Message]) -> None:
         started = time.perf_counter()
-        ends: dict[tuple[str, int], int] = {}
-        events = self._decode(msgs, ends)
+        events = self._decode(msgs)
         while events:
             assert self.epoch is not None
             keys = Keys(self.store.base, self.epoch)
@@ -177,11 +171,11 @@ class ViewsConsumer:
             if outcome == -1:  # a rebuild started between plan and write
                 rewound = self._follow_epoch(force=True)
                 events = [e for e in events if (self.settings.topic(e.topic), e.partition) not in rewound]
-                ends = {tp: offset for tp, offset in ends.items() if tp not in rewound}
+                msgs = [m for m in msgs if (m.topic(), m.partition()) not in rewound]
                 continue
             # another replica wrote one of these slots (a rebalance hand-over): read again, plan again
             log.info("views: slot changed under the batch, planning again")
-        self._commit(ends)
+        self._commit(msgs)
         child(metrics.STAGE_BATCH, STAGE).observe(time.perf_counter() - started)
 
     def _count(self, batch: Plan, events: list[Event]) -> None:
@@ -200,13 +194,11 @@ class ViewsConsumer:
                       if isinstance(at, datetime)])
         self.applied += sum(batch.applied.values())
 
-    def _commit(self, ends: dict[tuple[str, int], int]) -> None:
-        """Commit one past the last offset of each (topic, partition) of the batch."""
-        if not ends:
+    def _commit(self, msgs: list[Message]) -> None:
+        if not msgs:
             return
         try:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in ends.items()],
-                                 asynchronous=False)
+            self.consumer.commit(offsets=next_offsets(msgs), asynchronous=False)
         except KafkaException as exc:
             # Redis already holds the batch; whoever reads these offsets again finds them applied
             log.warning("views offset commit failed (will be re-read and skipped as applied): %s", exc)
